@@ -1,0 +1,776 @@
+//! An incident's current state as the fold of its journal, and the rules that decide whether a
+//! proposed event may be appended to it.
+//!
+//! `Incident::fold` applies events without judging them: they were judged when they were
+//! appended. `Incident::check` is that judgement: it is called with the current state and a
+//! proposed event, and either accepts it or says exactly what stands in the way.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::event::{Event, Recorded};
+use crate::incident::{Codename, IncidentId, Kind, Person, Role, Severity, Status};
+use crate::playbook::{Gate, Playbook, StepId};
+use crate::time::Timestamp;
+
+/// The state of one incident after applying every event of its journal in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub kind: Kind,
+    pub title: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub codename: Option<Codename>,
+    pub declared_by: Person,
+    pub declared_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub playbook: Playbook,
+    pub steps: BTreeMap<StepId, StepState>,
+    pub decisions: BTreeMap<String, Justified>,
+    pub overrides: Vec<GateOverride>,
+    pub roles: BTreeMap<Person, BTreeSet<Role>>,
+    pub members: BTreeSet<Person>,
+    pub excluded: BTreeMap<Person, Justified>,
+    /// Sequence number of the last applied event; the next append must carry `last_seq + 1`.
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Pending,
+    InProgress,
+    Done,
+    Skipped,
+    NotApplicable,
+}
+
+impl StepStatus {
+    /// Settled steps satisfy the gates that wait for them.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Done | StepStatus::Skipped | StepStatus::NotApplicable
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::InProgress => "in progress",
+            StepStatus::Done => "done",
+            StepStatus::Skipped => "skipped",
+            StepStatus::NotApplicable => "not applicable",
+        }
+    }
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepState {
+    pub status: StepStatus,
+    pub validated: bool,
+    /// The note or reason of the last change, and who made it when.
+    pub last_change: Option<Justified>,
+}
+
+/// Who did something, when, and the words they gave for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Justified {
+    pub by: Person,
+    pub at: Timestamp,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateOverride {
+    pub step: StepId,
+    pub gate: String,
+    pub by: Person,
+    pub at: Timestamp,
+    pub reason: String,
+}
+
+/// Why a gate holds a step back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateBlock {
+    pub step: StepId,
+    pub gate: String,
+    pub gate_title: String,
+    /// Plain-words list of what is missing, e.g. "1 Stop the attack in progress (pending)".
+    pub missing: Vec<String>,
+    /// A decision whose recording would lift the gate.
+    pub waived_by: Option<String>,
+}
+
+impl fmt::Display for GateBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "step {} is blocked by gate {:?} ({}): waits for {}",
+            self.step,
+            self.gate,
+            self.gate_title,
+            self.missing.join(", ")
+        )?;
+        if let Some(decision) = &self.waived_by {
+            write!(f, "; recording decision {decision:?} lifts it")?;
+        }
+        write!(
+            f,
+            "; an incident commander may override the gate with a reason"
+        )
+    }
+}
+
+/// Everything that can stand in the way of a proposed event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    Gate(GateBlock),
+    #[error("{person} is excluded from this incident")]
+    Excluded { person: Person },
+    #[error("{person} is not a member of this incident")]
+    NotMember { person: Person },
+    #[error("{person} is an observer here and may not change the incident")]
+    ObserverOnly { person: Person },
+    #[error("only the incident commander ({commander}) may {action}")]
+    CommanderOnly {
+        action: &'static str,
+        commander: Person,
+    },
+    #[error("{action} needs an incident commander, and none is assigned yet")]
+    NoCommander { action: &'static str },
+    #[error("the playbook has no step {step}")]
+    UnknownStep { step: StepId },
+    #[error("step {step} has no gate {gate:?}{}", list_hint(.known))]
+    UnknownGate {
+        step: StepId,
+        gate: String,
+        known: Vec<String>,
+    },
+    #[error("the playbook has no decision {decision:?}{}", list_hint(.known))]
+    UnknownDecision {
+        decision: String,
+        known: Vec<String>,
+    },
+    #[error("step {step} is {status}; cannot {action}")]
+    StepState {
+        step: StepId,
+        status: StepStatus,
+        action: &'static str,
+    },
+    #[error(
+        "step {step} is not conditional; only steps the playbook marks \"only if necessary\" may be skipped (use not-applicable with a reason instead)"
+    )]
+    NotConditional { step: StepId },
+    #[error("a reason is required to {action}")]
+    ReasonRequired { action: &'static str },
+    #[error("the incident is closed; nothing more can change")]
+    Closed,
+    #[error("status can only move forward: {from} -> {to} is not allowed")]
+    StatusBackwards { from: Status, to: Status },
+    #[error("cannot close while steps are unsettled: {}", .steps.join(", "))]
+    UnsettledSteps { steps: Vec<String> },
+    #[error("{person} already holds {role}")]
+    RoleHeld { person: Person, role: Role },
+    #[error("{person} does not hold {role}")]
+    RoleNotHeld { person: Person, role: Role },
+    #[error("{person} is already a member")]
+    AlreadyMember { person: Person },
+    #[error("{person} is not excluded")]
+    NotExcluded { person: Person },
+    #[error("decision {decision:?} is already recorded")]
+    DecisionRecorded { decision: String },
+    #[error("gate {gate:?} on step {step} is already overridden")]
+    AlreadyOverridden { step: StepId, gate: String },
+    #[error("an incident is declared only once")]
+    AlreadyDeclared,
+    #[error("severity is already {severity}")]
+    SameSeverity { severity: Severity },
+}
+
+fn list_hint(known: &[String]) -> String {
+    if known.is_empty() {
+        String::new()
+    } else {
+        format!(" (known: {})", known.join(", "))
+    }
+}
+
+/// A journal that cannot be folded: it does not start with a declaration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FoldError {
+    #[error("the journal is empty")]
+    Empty,
+    #[error("the journal's first entry is {found:?}, not a declaration")]
+    NotDeclared { found: String },
+    #[error("entry {seq} declares the incident a second time")]
+    DeclaredTwice { seq: u64 },
+}
+
+impl Incident {
+    /// Folds a whole journal into the current state.
+    pub fn fold(id: IncidentId, journal: &[Recorded]) -> Result<Incident, FoldError> {
+        let (first, rest) = journal.split_first().ok_or(FoldError::Empty)?;
+        let mut incident = Incident::declared(id, first)?;
+        for recorded in rest {
+            incident.apply(recorded)?;
+        }
+        Ok(incident)
+    }
+
+    fn declared(id: IncidentId, first: &Recorded) -> Result<Incident, FoldError> {
+        let Event::Declared {
+            kind,
+            title,
+            severity,
+            codename,
+            playbook,
+        } = &first.event
+        else {
+            return Err(FoldError::NotDeclared {
+                found: first.event.summary(),
+            });
+        };
+        let steps = playbook
+            .steps
+            .iter()
+            .map(|step| {
+                let state = StepState {
+                    status: StepStatus::Pending,
+                    validated: false,
+                    last_change: None,
+                };
+                (step.id, state)
+            })
+            .collect();
+        Ok(Incident {
+            id,
+            kind: *kind,
+            title: title.clone(),
+            severity: *severity,
+            status: Status::Open,
+            codename: codename.clone(),
+            declared_by: first.actor.clone(),
+            declared_at: first.at,
+            updated_at: first.at,
+            playbook: playbook.clone(),
+            steps,
+            decisions: BTreeMap::new(),
+            overrides: Vec::new(),
+            roles: BTreeMap::new(),
+            members: BTreeSet::from([first.actor.clone()]),
+            excluded: BTreeMap::new(),
+            last_seq: first.seq,
+        })
+    }
+
+    /// Applies one already-accepted event.
+    pub fn apply(&mut self, recorded: &Recorded) -> Result<(), FoldError> {
+        let justified = |reason: &str| Justified {
+            by: recorded.actor.clone(),
+            at: recorded.at,
+            reason: reason.to_owned(),
+        };
+        match &recorded.event {
+            Event::Declared { .. } => return Err(FoldError::DeclaredTwice { seq: recorded.seq }),
+            Event::SeverityChanged { severity, .. } => self.severity = *severity,
+            Event::StatusChanged { status, .. } => self.status = *status,
+            Event::StepStarted { step } => {
+                self.set_step(*step, StepStatus::InProgress, justified(""))
+            }
+            Event::StepCompleted { step, note } => {
+                self.set_step(*step, StepStatus::Done, justified(note))
+            }
+            Event::StepSkipped { step, reason } => {
+                self.set_step(*step, StepStatus::Skipped, justified(reason))
+            }
+            Event::StepNotApplicable { step, reason } => {
+                self.set_step(*step, StepStatus::NotApplicable, justified(reason));
+            }
+            Event::StepReopened { step, reason } => {
+                self.set_step(*step, StepStatus::InProgress, justified(reason))
+            }
+            Event::StepValidated { step, note } => {
+                if let Some(state) = self.steps.get_mut(step) {
+                    state.validated = true;
+                    state.last_change = Some(justified(note));
+                }
+            }
+            Event::DecisionRecorded { decision, reason } => {
+                self.decisions.insert(decision.clone(), justified(reason));
+            }
+            Event::GateOverridden { step, gate, reason } => self.overrides.push(GateOverride {
+                step: *step,
+                gate: gate.clone(),
+                by: recorded.actor.clone(),
+                at: recorded.at,
+                reason: reason.clone(),
+            }),
+            Event::RoleAssigned { person, role } => {
+                if *role == Role::IncidentCommander {
+                    // Exactly one commander: assigning one hands the role over.
+                    for roles in self.roles.values_mut() {
+                        roles.remove(&Role::IncidentCommander);
+                    }
+                }
+                self.roles.entry(person.clone()).or_default().insert(*role);
+                self.members.insert(person.clone());
+            }
+            Event::RoleRevoked { person, role } => {
+                if let Some(roles) = self.roles.get_mut(person) {
+                    roles.remove(role);
+                }
+            }
+            Event::MemberAdded { person } => {
+                self.members.insert(person.clone());
+            }
+            Event::MemberRemoved { person, .. } => {
+                self.members.remove(person);
+                self.roles.remove(person);
+            }
+            Event::MemberExcluded { person, reason } => {
+                self.members.remove(person);
+                self.roles.remove(person);
+                self.excluded.insert(person.clone(), justified(reason));
+            }
+            Event::MemberReinstated { person, .. } => {
+                self.excluded.remove(person);
+            }
+        }
+        self.roles.retain(|_, roles| !roles.is_empty());
+        self.last_seq = recorded.seq;
+        self.updated_at = recorded.at;
+        Ok(())
+    }
+
+    fn set_step(&mut self, step: StepId, status: StepStatus, change: Justified) {
+        if let Some(state) = self.steps.get_mut(&step) {
+            state.status = status;
+            // A reopened or redone step must be validated again.
+            state.validated = false;
+            state.last_change = Some(change);
+        }
+    }
+
+    /// The one incident commander, if assigned.
+    pub fn commander(&self) -> Option<&Person> {
+        self.roles
+            .iter()
+            .find(|(_, roles)| roles.contains(&Role::IncidentCommander))
+            .map(|(person, _)| person)
+    }
+
+    pub fn is_excluded(&self, person: &Person) -> bool {
+        self.excluded.contains_key(person)
+    }
+
+    pub fn is_member(&self, person: &Person) -> bool {
+        self.members.contains(person) && !self.is_excluded(person)
+    }
+
+    /// Need-to-know: a security incident is visible to its members only; an operational one
+    /// to everyone who is not excluded. Exclusion wins over any role.
+    pub fn visible_to(&self, person: &Person) -> bool {
+        if self.is_excluded(person) {
+            return false;
+        }
+        match self.kind {
+            Kind::Security => self.members.contains(person),
+            Kind::Operational => true,
+        }
+    }
+
+    /// The gates that currently hold `step` back, empty when it may proceed.
+    pub fn blocking_gates(&self, step: StepId) -> Vec<GateBlock> {
+        let Some(definition) = self.playbook.step(step) else {
+            return Vec::new();
+        };
+        definition
+            .gates
+            .iter()
+            .filter_map(|gate| self.gate_block(step, gate))
+            .collect()
+    }
+
+    fn gate_block(&self, step: StepId, gate: &Gate) -> Option<GateBlock> {
+        let overridden = self
+            .overrides
+            .iter()
+            .any(|o| o.step == step && o.gate == gate.id);
+        let waived = gate
+            .waived_by
+            .as_ref()
+            .is_some_and(|d| self.decisions.contains_key(d));
+        if overridden || waived {
+            return None;
+        }
+        let status_of = |id: StepId| {
+            self.steps
+                .get(&id)
+                .map_or(StepStatus::Pending, |s| s.status)
+        };
+        let mut missing: Vec<String> = gate
+            .waits_for
+            .iter()
+            .filter(|id| !status_of(**id).is_settled())
+            .map(|id| format!("{} ({})", self.playbook.describe_step(*id), status_of(*id)))
+            .collect();
+        for id in &gate.requires_validated {
+            let state = self.steps.get(id);
+            let validated = state.is_some_and(|s| s.status == StepStatus::Done && s.validated);
+            if !validated {
+                let status = if status_of(*id) == StepStatus::Done {
+                    "done, not validated".to_owned()
+                } else {
+                    format!("{}, not validated", status_of(*id))
+                };
+                missing.push(format!("{} ({status})", self.playbook.describe_step(*id)));
+            }
+        }
+        if let Some(decision) = &gate.requires_decision {
+            if !self.decisions.contains_key(decision) {
+                let title = self
+                    .playbook
+                    .decision(decision)
+                    .map_or(decision.as_str(), |d| &d.title);
+                missing.push(format!("decision {decision:?} ({title})"));
+            }
+        }
+        (!missing.is_empty()).then(|| GateBlock {
+            step,
+            gate: gate.id.clone(),
+            gate_title: gate.title.clone(),
+            missing,
+            waived_by: gate.waived_by.clone(),
+        })
+    }
+
+    /// Decides whether `actor` may append `event` now.
+    pub fn check(&self, actor: &Person, event: &Event) -> Result<(), Refusal> {
+        if self.status == Status::Closed {
+            return Err(Refusal::Closed);
+        }
+        self.check_actor(actor)?;
+        match event {
+            Event::Declared { .. } => Err(Refusal::AlreadyDeclared),
+            Event::SeverityChanged { severity, .. } => {
+                self.require_commander(actor, "change the severity")?;
+                if *severity == self.severity {
+                    return Err(Refusal::SameSeverity {
+                        severity: *severity,
+                    });
+                }
+                Ok(())
+            }
+            Event::StatusChanged { status, .. } => self.check_status(actor, *status),
+            Event::StepStarted { step } => {
+                self.require_step_status(*step, &[StepStatus::Pending], "start it")?;
+                self.require_gates_open(*step)
+            }
+            Event::StepCompleted { step, .. } => {
+                self.require_step_status(
+                    *step,
+                    &[StepStatus::Pending, StepStatus::InProgress],
+                    "complete it",
+                )?;
+                self.require_gates_open(*step)
+            }
+            Event::StepSkipped { step, reason } => {
+                let definition = self
+                    .playbook
+                    .step(*step)
+                    .ok_or(Refusal::UnknownStep { step: *step })?;
+                if !definition.conditional {
+                    return Err(Refusal::NotConditional { step: *step });
+                }
+                require_reason(reason, "skip a step")?;
+                self.require_step_status(
+                    *step,
+                    &[StepStatus::Pending, StepStatus::InProgress],
+                    "skip it",
+                )
+                .map(|_| ())
+            }
+            Event::StepNotApplicable { step, reason } => {
+                require_reason(reason, "mark a step not applicable")?;
+                self.require_step_status(
+                    *step,
+                    &[StepStatus::Pending, StepStatus::InProgress],
+                    "mark it not applicable",
+                )
+                .map(|_| ())
+            }
+            Event::StepValidated { step, .. } => {
+                self.require_commander(actor, "validate findings")?;
+                let state = self.require_step_status(*step, &[StepStatus::Done], "validate it")?;
+                if state.validated {
+                    return Err(Refusal::StepState {
+                        step: *step,
+                        status: state.status,
+                        action: "validate it again",
+                    });
+                }
+                Ok(())
+            }
+            Event::StepReopened { step, reason } => {
+                self.require_commander(actor, "reopen a step")?;
+                require_reason(reason, "reopen a step")?;
+                self.require_step_status(
+                    *step,
+                    &[
+                        StepStatus::Done,
+                        StepStatus::Skipped,
+                        StepStatus::NotApplicable,
+                    ],
+                    "reopen it",
+                )
+                .map(|_| ())
+            }
+            Event::DecisionRecorded { decision, reason } => {
+                self.require_commander(actor, "record a decision")?;
+                require_reason(reason, "record a decision")?;
+                if self.playbook.decision(decision).is_none() {
+                    return Err(Refusal::UnknownDecision {
+                        decision: decision.clone(),
+                        known: self
+                            .playbook
+                            .decisions
+                            .iter()
+                            .map(|d| d.id.clone())
+                            .collect(),
+                    });
+                }
+                if self.decisions.contains_key(decision) {
+                    return Err(Refusal::DecisionRecorded {
+                        decision: decision.clone(),
+                    });
+                }
+                Ok(())
+            }
+            Event::GateOverridden { step, gate, reason } => {
+                self.check_override(actor, *step, gate, reason)
+            }
+            Event::RoleAssigned { person, role } => {
+                self.require_commander(actor, "assign roles")?;
+                if self.is_excluded(person) {
+                    return Err(Refusal::Excluded {
+                        person: person.clone(),
+                    });
+                }
+                if self
+                    .roles
+                    .get(person)
+                    .is_some_and(|roles| roles.contains(role))
+                {
+                    return Err(Refusal::RoleHeld {
+                        person: person.clone(),
+                        role: *role,
+                    });
+                }
+                Ok(())
+            }
+            Event::RoleRevoked { person, role } => {
+                self.require_commander(actor, "revoke roles")?;
+                if !self
+                    .roles
+                    .get(person)
+                    .is_some_and(|roles| roles.contains(role))
+                {
+                    return Err(Refusal::RoleNotHeld {
+                        person: person.clone(),
+                        role: *role,
+                    });
+                }
+                Ok(())
+            }
+            Event::MemberAdded { person } => {
+                self.require_commander(actor, "add members")?;
+                if self.is_excluded(person) {
+                    return Err(Refusal::Excluded {
+                        person: person.clone(),
+                    });
+                }
+                if self.members.contains(person) {
+                    return Err(Refusal::AlreadyMember {
+                        person: person.clone(),
+                    });
+                }
+                Ok(())
+            }
+            Event::MemberRemoved { person, reason } => {
+                self.require_commander(actor, "remove members")?;
+                require_reason(reason, "remove a member")?;
+                if !self.members.contains(person) {
+                    return Err(Refusal::NotMember {
+                        person: person.clone(),
+                    });
+                }
+                Ok(())
+            }
+            Event::MemberExcluded { person, reason } => {
+                self.require_commander(actor, "exclude people")?;
+                require_reason(reason, "exclude someone")?;
+                if self.is_excluded(person) {
+                    return Err(Refusal::Excluded {
+                        person: person.clone(),
+                    });
+                }
+                Ok(())
+            }
+            Event::MemberReinstated { person, reason } => {
+                self.require_commander(actor, "reinstate people")?;
+                require_reason(reason, "reinstate someone")?;
+                if !self.is_excluded(person) {
+                    return Err(Refusal::NotExcluded {
+                        person: person.clone(),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Anyone who acts on an incident must not be excluded; on a security incident they must
+    /// be a member, and an observer only watches.
+    fn check_actor(&self, actor: &Person) -> Result<(), Refusal> {
+        if self.is_excluded(actor) {
+            return Err(Refusal::Excluded {
+                person: actor.clone(),
+            });
+        }
+        if self.kind == Kind::Security && !self.members.contains(actor) {
+            return Err(Refusal::NotMember {
+                person: actor.clone(),
+            });
+        }
+        let roles = self.roles.get(actor);
+        if roles.is_some_and(|roles| roles.iter().all(|role| *role == Role::Observer)) {
+            return Err(Refusal::ObserverOnly {
+                person: actor.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Commander-only actions. Until a commander is assigned, any member may take them, so
+    /// that the first responder can appoint one.
+    fn require_commander(&self, actor: &Person, action: &'static str) -> Result<(), Refusal> {
+        match self.commander() {
+            Some(commander) if commander != actor => Err(Refusal::CommanderOnly {
+                action,
+                commander: commander.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn require_step_status(
+        &self,
+        step: StepId,
+        allowed: &[StepStatus],
+        action: &'static str,
+    ) -> Result<&StepState, Refusal> {
+        let state = self.steps.get(&step).ok_or(Refusal::UnknownStep { step })?;
+        if allowed.contains(&state.status) {
+            Ok(state)
+        } else {
+            Err(Refusal::StepState {
+                step,
+                status: state.status,
+                action,
+            })
+        }
+    }
+
+    fn require_gates_open(&self, step: StepId) -> Result<(), Refusal> {
+        match self.blocking_gates(step).into_iter().next() {
+            Some(block) => Err(Refusal::Gate(block)),
+            None => Ok(()),
+        }
+    }
+
+    fn check_override(
+        &self,
+        actor: &Person,
+        step: StepId,
+        gate: &str,
+        reason: &str,
+    ) -> Result<(), Refusal> {
+        let action = "override a gate";
+        match self.commander() {
+            None => return Err(Refusal::NoCommander { action }),
+            Some(commander) if commander != actor => {
+                return Err(Refusal::CommanderOnly {
+                    action,
+                    commander: commander.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+        require_reason(reason, action)?;
+        let definition = self
+            .playbook
+            .step(step)
+            .ok_or(Refusal::UnknownStep { step })?;
+        if !definition.gates.iter().any(|g| g.id == gate) {
+            return Err(Refusal::UnknownGate {
+                step,
+                gate: gate.to_owned(),
+                known: definition.gates.iter().map(|g| g.id.clone()).collect(),
+            });
+        }
+        if self
+            .overrides
+            .iter()
+            .any(|o| o.step == step && o.gate == gate)
+        {
+            return Err(Refusal::AlreadyOverridden {
+                step,
+                gate: gate.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_status(&self, actor: &Person, status: Status) -> Result<(), Refusal> {
+        self.require_commander(actor, "change the status")?;
+        if status <= self.status {
+            return Err(Refusal::StatusBackwards {
+                from: self.status,
+                to: status,
+            });
+        }
+        if status == Status::Closed {
+            let unsettled: Vec<String> = self
+                .steps
+                .iter()
+                .filter(|(_, state)| !state.status.is_settled())
+                .map(|(id, state)| {
+                    format!("{} ({})", self.playbook.describe_step(*id), state.status)
+                })
+                .collect();
+            if !unsettled.is_empty() {
+                return Err(Refusal::UnsettledSteps { steps: unsettled });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn require_reason(reason: &str, action: &'static str) -> Result<(), Refusal> {
+    if reason.trim().is_empty() {
+        Err(Refusal::ReasonRequired { action })
+    } else {
+        Ok(())
+    }
+}
