@@ -341,7 +341,7 @@ fn exclusion_wins_over_any_role_and_hides_the_incident() {
         },
     );
     assert!(!scenario.incident.visible_to(&person("mallory")));
-    assert!(scenario.incident.roles.get(&person("mallory")).is_none());
+    assert!(!scenario.incident.roles.contains_key(&person("mallory")));
     assert_eq!(
         scenario.refused("mallory", start(1)),
         "mallory is excluded from this incident"

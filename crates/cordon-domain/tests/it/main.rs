@@ -1,4 +1,6 @@
 //! Integration tests of the domain crate: gate rules, need-to-know, the journal's hash chain,
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! and the dependency firewall.
 
 mod firewall;
