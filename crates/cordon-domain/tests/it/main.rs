@@ -1,7 +1,7 @@
 //! Integration tests of the domain crate: gate rules, need-to-know, the journal's hash chain,
+//! and the dependency firewall.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! and the dependency firewall.
 
 mod firewall;
 mod gates;
