@@ -1,0 +1,6 @@
+//! Integration tests of the hunt engine: readers on committed fixtures, Sigma semantics, the
+//! SigmaHQ regression corpus, indicator sweeps and output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod regression;
