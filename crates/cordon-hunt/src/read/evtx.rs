@@ -133,7 +133,15 @@ fn flatten_windows(event: &mut Event, name: &str, value: &Value) {
                 flatten_windows(event, name, item);
             }
         }
-        scalar => event.push(name, scalar_value(scalar)),
+        scalar => {
+            let value = scalar_value(scalar);
+            // Some providers name data with spaces (`Threat Name`); Sigma rules spell them
+            // without (`ThreatName`), so both spellings are kept.
+            if name.contains(' ') {
+                event.push(&name.replace(' ', ""), value.clone());
+            }
+            event.push(name, value);
+        }
     }
 }
 

@@ -57,14 +57,22 @@ pub(super) fn read_syslog(
         if text.trim().is_empty() {
             continue;
         }
-        match parse_line(text, options.syslog_year, origin, line_number) {
-            Some(event) => observer.event(event),
-            None => observer.corrupt_record(CorruptRecord {
+        if line.len() > options.max_line_bytes {
+            observer.corrupt_record(CorruptRecord {
                 path: origin.path.to_string(),
                 offset: line_number,
                 unit: OffsetUnit::Line,
-                reason: "not a syslog line".to_owned(),
-            }),
+                reason: "line too long".to_owned(),
+            });
+            continue;
+        }
+        match parse_line(text, options.syslog_year, origin, line_number) {
+            Some(event) => observer.event(event),
+            None => {
+                let mut event = Event::new(LogKind::Syslog, origin.clone(), line_number);
+                event.push("message", FieldValue::text(text));
+                observer.event(event);
+            }
         }
     }
     Ok(())

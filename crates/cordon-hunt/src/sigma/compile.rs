@@ -180,20 +180,16 @@ fn selection_matches(selection: &Selection, event: &Event) -> bool {
 fn field_test_matches(test: &FieldTest, event: &Event) -> bool {
     match &test.kind {
         FieldTestKind::Values { values, all, null_allowed } => {
-            let mut present = false;
-            let mut check = |variants: &Vec<ValueMatcher>| {
-                event.values(&test.field).any(|value| {
-                    present = true;
-                    variants.iter().any(|matcher| matcher.is_match(value))
-                })
+            let check = |variants: &Vec<ValueMatcher>| {
+                event.values(&test.field).any(|value| variants.iter().any(|matcher| matcher.is_match(value)))
             };
-            let matched = if *all { values.iter().all(&mut check) } else { values.iter().any(&mut check) };
+            let matched = if *all { values.iter().all(check) } else { values.iter().any(check) };
             if matched {
                 return true;
             }
             // `field: null` holds for a field that is absent, null or empty.
             *null_allowed
-                && (!present
+                && (event.values(&test.field).next().is_none()
                     || event.values(&test.field).any(|value| match value {
                         FieldValue::Null => true,
                         FieldValue::Str(text) => text.as_str().is_empty(),

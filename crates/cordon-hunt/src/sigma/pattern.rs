@@ -403,7 +403,9 @@ mod tests {
 
     #[test]
     fn escapes_follow_the_specification() {
-        assert_eq!(parse_wildcards(r"C:\Windows\*.exe"), vec![literal(r"C:\Windows\"), Piece::AnyRun, literal(".exe")]);
+        assert_eq!(parse_wildcards(r"C:\Windows\\*.exe"), vec![literal(r"C:\Windows\"), Piece::AnyRun, literal(".exe")]);
+        assert_eq!(parse_wildcards(r"C:\Windows\*.exe"), vec![literal(r"C:\Windows*.exe")]);
+        assert_eq!(parse_wildcards(r"C:\Users\"), vec![literal(r"C:\Users\")]);
         assert_eq!(parse_wildcards(r"a\*b"), vec![literal("a*b")]);
         assert_eq!(parse_wildcards(r"a\\*"), vec![literal(r"a\"), Piece::AnyRun]);
         assert_eq!(parse_wildcards(r"what\?"), vec![literal("what?")]);

@@ -79,6 +79,7 @@ fn sigmahq_regression_corpus() {
         }
         let mut samples = Vec::new();
         files_named(info.parent().unwrap(), ".evtx", &mut samples);
+        files_named(info.parent().unwrap(), ".raw", &mut samples);
         let sink = Collect::default();
         hunt(&samples, &rules, &indicators, &HuntOptions::default(), &sink);
         if sink.detections.lock().unwrap().is_empty() {
