@@ -5,7 +5,7 @@ use cordon_domain::{
     Codename, Entry, Event, Hash, Incident, IncidentId, Kind, Person, Playbook, Recorded, Role,
     Severity, SigningKey, Status, StepId, Timestamp,
 };
-use cordon_store::{CheckpointStore as _, JournalStore as _, Projection, Store, StoreError};
+use cordon_store::{Projection, Store, StoreError};
 
 fn person(name: &str) -> Person {
     Person::new(name).unwrap()
