@@ -16,6 +16,7 @@ use crate::event::Event;
 use crate::indicators::{IndicatorSet, IndicatorStats, IndicatorSummary};
 use crate::read::{CorruptRecord, ReadError, ReadObserver, ReadOptions, read_file};
 use crate::sigma::correlation::CorrelationInput;
+use crate::sigma::prefilter::Scratch;
 use crate::sigma::{RuleMatch, RuleSet};
 
 /// What produced a detection.
@@ -116,6 +117,7 @@ pub fn hunt(files: &[PathBuf], rules: &RuleSet, indicators: &IndicatorSet, optio
                 minimum_rank,
                 correlated_rules: &correlated_rules,
                 matches: Vec::new(),
+                scratch: Scratch::default(),
                 correlation_inputs: Vec::new(),
                 indicator_stats: indicators.new_stats(),
             };
@@ -184,6 +186,7 @@ struct Worker<'hunt> {
     minimum_rank: u8,
     correlated_rules: &'hunt [usize],
     matches: Vec<RuleMatch>,
+    scratch: Scratch,
     correlation_inputs: Vec<CorrelationInput>,
     indicator_stats: IndicatorStats,
 }
@@ -192,7 +195,7 @@ impl ReadObserver for Worker<'_> {
     fn event(&mut self, event: Event) {
         self.progress.events.fetch_add(1, Ordering::Relaxed);
         self.matches.clear();
-        self.rules.match_event(&event, &mut self.matches);
+        self.rules.match_event(&event, &mut self.scratch, &mut self.matches);
         for found in self.matches.drain(..) {
             let Some(meta) = self.rules.rule(found.rule) else { continue };
             if self.correlated_rules.contains(&found.rule)

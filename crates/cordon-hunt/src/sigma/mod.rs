@@ -16,6 +16,7 @@ pub mod condition;
 pub mod correlation;
 pub mod mapping;
 pub mod pattern;
+pub mod prefilter;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,7 @@ use crate::event::{Event, FieldValue, LogKind};
 use compile::{Detection, compile_detection};
 use correlation::{CorrelationRule, RawCorrelation};
 use mapping::{Logsource, Mapping, Target};
+use prefilter::{CompiledRequirement, LiteralIndex, LiteralIndexBuilder, Scratch};
 
 /// What a rule says about itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,6 +79,8 @@ struct Variant {
     rule: usize,
     conditions: Vec<(String, String)>,
     detection: Detection,
+    /// Literals one of which must occur for the detection to possibly match.
+    requirement: Option<CompiledRequirement>,
 }
 
 type IndexKey = (LogKind, Box<str>, Option<i64>);
@@ -98,6 +102,7 @@ pub struct RuleSet {
     reported: Vec<bool>,
     variants: Vec<Variant>,
     index: FxHashMap<IndexKey, Vec<u32>>,
+    literals: LiteralIndex,
     correlations: Vec<CorrelationRule>,
 }
 
@@ -169,6 +174,9 @@ impl RuleSet {
                 }
             }
         }
+        if let Err(reason) = set.build_literal_index() {
+            report.skipped.push(SkippedRule { path: String::new(), title: String::new(), reason });
+        }
         for raw in raw_correlations {
             let title = raw.meta.title.clone();
             let path = raw.meta.path.clone();
@@ -216,7 +224,7 @@ impl RuleSet {
                     Some(both)
                 }
             };
-            compiled.push((Variant { rule, conditions: target.conditions.clone(), detection }, target, event_ids));
+            compiled.push((Variant { rule, conditions: target.conditions.clone(), detection, requirement: None }, target, event_ids));
         }
         if compiled.is_empty() {
             return Err(last_error.unwrap_or_else(|| format!("the rule's EventIDs never occur in logsource {logsource}")));
@@ -244,6 +252,27 @@ impl RuleSet {
         Ok(())
     }
 
+    /// Derives each variant's literal requirement and builds the shared automata.
+    fn build_literal_index(&mut self) -> Result<(), String> {
+        let mut builder = LiteralIndexBuilder::default();
+        let mut pending = Vec::new();
+        let mut owners = Vec::new();
+        for (index, variant) in self.variants.iter().enumerate() {
+            if let Some(requirement) = prefilter::requirement(&variant.detection) {
+                pending.push(builder.add(&requirement));
+                owners.push(index);
+            }
+        }
+        let (literals, compiled) = builder.build(pending)?;
+        for (index, requirement) in owners.into_iter().zip(compiled) {
+            if let Some(variant) = self.variants.get_mut(index) {
+                variant.requirement = Some(requirement);
+            }
+        }
+        self.literals = literals;
+        Ok(())
+    }
+
     pub fn rules(&self) -> &[RuleMeta] {
         &self.rules
     }
@@ -265,8 +294,10 @@ impl RuleSet {
     }
 
     /// Finds the rules matching an event, appending to `matches`.
-    pub fn match_event(&self, event: &Event, matches: &mut Vec<RuleMatch>) {
+    /// `scratch` is per-thread working memory of the literal prefilter.
+    pub fn match_event(&self, event: &Event, scratch: &mut Scratch, matches: &mut Vec<RuleMatch>) {
         let start = matches.len();
+        self.literals.begin(scratch);
         let (channel, event_id) = if event.kind == LogKind::Evtx {
             let channel = match event.first("Channel") {
                 Some(FieldValue::Str(text)) => text.lowercase(),
@@ -300,7 +331,15 @@ impl RuleSet {
                 let conditions_hold = variant.conditions.iter().all(|(field, value)| {
                     event.values(field).any(|actual| actual.render_lowercase() == value.as_str())
                 });
-                if conditions_hold && variant.detection.is_match(event) {
+                if !conditions_hold {
+                    continue;
+                }
+                if let Some(requirement) = &variant.requirement
+                    && !self.literals.satisfied(requirement, event, scratch)
+                {
+                    continue;
+                }
+                if variant.detection.is_match(event) {
                     let fields = variant
                         .detection
                         .fields
