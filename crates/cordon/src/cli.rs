@@ -1,0 +1,266 @@
+//! The command line, as clap definitions. Only this binary knows flags and exit codes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use cordon_domain::{Kind, Role, Severity, Status};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cordon",
+    version,
+    about = "Secure incident response: contain first, communicate late, keep a record that holds up."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Directory holding the SQLite database, the signing key and the checkpoint witness.
+    #[arg(
+        long,
+        global = true,
+        env = "CORDON_DATA_DIR",
+        default_value = "./cordon-data"
+    )]
+    pub data_dir: PathBuf,
+    /// A postgres:// URL selects PostgreSQL instead of the SQLite file in the data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "CORDON_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+    /// Who you are: the person the journal records for your actions.
+    #[arg(long = "as", global = true, env = "CORDON_USER", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Print JSON instead of tables, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Declare, list and inspect incidents.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+    /// Move playbook steps along.
+    #[command(subcommand)]
+    Step(StepCommand),
+    /// Record a decision a gate depends on (e.g. containment-not-quick-fix).
+    #[command(subcommand)]
+    Decision(DecisionCommand),
+    /// Override a gate (incident commander only, with a reason).
+    #[command(subcommand)]
+    Gate(GateCommand),
+    /// Assign and revoke incident roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Manage who is on the incident (need-to-know).
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Show an incident's journal: who did what, when, and why.
+    Journal(IncidentArg),
+    /// Verify the tamper-evident journal.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Show or check playbooks.
+    #[command(subcommand)]
+    Playbook(PlaybookCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentArg {
+    /// Incident id, a unique id prefix (4+ characters), or a codename.
+    pub incident: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Declare an incident. Not sure it is a security incident? Declare it as one; the
+    /// incident commander decides.
+    Open {
+        #[arg(long, default_value = "security")]
+        kind: Kind,
+        #[arg(long, default_value = "sev-2")]
+        severity: Severity,
+        #[arg(long)]
+        title: String,
+        /// A team's own playbook file (TOML) instead of the built-in one.
+        #[arg(long)]
+        playbook: Option<PathBuf>,
+    },
+    /// List the incidents you may see.
+    List,
+    /// Show an incident with its playbook board.
+    Show(IncidentArg),
+    /// Move the incident forward: contained, resolved, closed.
+    Status {
+        #[command(flatten)]
+        incident: IncidentArg,
+        status: Status,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Change the severity.
+    Severity {
+        #[command(flatten)]
+        incident: IncidentArg,
+        severity: Severity,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StepArgs {
+    #[command(flatten)]
+    pub incident: IncidentArg,
+    /// The step number, as the playbook lists it.
+    pub step: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StepCommand {
+    /// Start a step (gates apply).
+    Start(StepArgs),
+    /// Mark a step done (gates apply).
+    Done {
+        #[command(flatten)]
+        step: StepArgs,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Skip a conditional ("only if necessary") step, with a reason.
+    Skip {
+        #[command(flatten)]
+        step: StepArgs,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Mark a step not applicable to this incident, with a reason.
+    #[command(name = "not-applicable", alias = "na")]
+    NotApplicable {
+        #[command(flatten)]
+        step: StepArgs,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record that a done step's findings were checked (steps 5 and 6 gate step 14).
+    Validate {
+        #[command(flatten)]
+        step: StepArgs,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reopen a settled step (incident commander, with a reason).
+    Reopen {
+        #[command(flatten)]
+        step: StepArgs,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DecisionCommand {
+    /// Record a decision, with a reason.
+    Record {
+        #[command(flatten)]
+        incident: IncidentArg,
+        /// The decision id, e.g. containment-not-quick-fix or attack-not-internal.
+        decision: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateCommand {
+    /// Override the gate on a step. The gate id may be left out when the step has one gate.
+    Override {
+        #[command(flatten)]
+        step: StepArgs,
+        gate: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PersonArgs {
+    #[command(flatten)]
+    pub incident: IncidentArg,
+    pub person: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Give a person a role (this also makes them a member).
+    Assign {
+        #[command(flatten)]
+        who: PersonArgs,
+        role: Role,
+    },
+    /// Take a role away.
+    Revoke {
+        #[command(flatten)]
+        who: PersonArgs,
+        role: Role,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a person to the incident: they may now see it.
+    Add(PersonArgs),
+    /// Remove a member, with a reason.
+    Remove {
+        #[command(flatten)]
+        who: PersonArgs,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Exclude a person (e.g. a suspected insider): out whatever roles they hold.
+    Exclude {
+        #[command(flatten)]
+        who: PersonArgs,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift an exclusion, with a reason.
+    Reinstate {
+        #[command(flatten)]
+        who: PersonArgs,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every hash chain, checkpoint signature and the witness; name the first
+    /// entry that does not verify. Exit code 1 when anything fails.
+    Verify {
+        /// Verify against this public key (hex) instead of the data directory's own key.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the public key that verifies this installation's checkpoints.
+    PublicKey,
+    /// Print the latest signed checkpoint, to keep a copy somewhere else.
+    Checkpoint,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybookCommand {
+    /// Print a built-in playbook (security or operational) as the TOML it ships as.
+    Show { kind: Kind },
+    /// Check a playbook file and report the first problem with its line and column.
+    Check { file: PathBuf },
+}

@@ -1,0 +1,346 @@
+//! Runs a parsed command line against the chosen store.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use cordon_app::{AppError, DataDir, DeclareRequest, Service};
+use cordon_domain::{Event, Person, Playbook, Refusal, StepId, VerifyingKey};
+use cordon_store::{PgStore, SqliteStore, Store};
+
+use crate::cli::{
+    AuditCommand, Cli, Command, DecisionCommand, GateCommand, Global, IncidentCommand,
+    MemberCommand, PlaybookCommand, RoleCommand, StepArgs, StepCommand,
+};
+use crate::render;
+
+/// Chooses the backend once, from the database URL, and runs the command on it.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Playbook(command) = &cli.command {
+        return playbook(command);
+    }
+    let data_dir = DataDir::open(&cli.global.data_dir)?;
+    match cli.global.database.as_deref() {
+        None => {
+            let store = SqliteStore::open(&data_dir.database_path()).await?;
+            execute(Service::new(store, data_dir)?, cli).await
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PgStore::connect(url).await?;
+            execute(Service::new(store, data_dir)?, cli).await
+        }
+        Some(_) => bail!(
+            "unsupported --database URL: use postgres://user@host/db, or leave it unset for SQLite in the data directory"
+        ),
+    }
+}
+
+async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    let now = cordon_app::now();
+    match cli.command {
+        Command::Incident(IncidentCommand::Open {
+            kind,
+            severity,
+            title,
+            playbook,
+        }) => {
+            let playbook = match playbook {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    Some(Playbook::parse(&path.display().to_string(), &text)?)
+                }
+                None => None,
+            };
+            let request = DeclareRequest {
+                kind,
+                title,
+                severity,
+                playbook,
+            };
+            let incident = service.declare(&actor(&global)?, request, now).await?;
+            print_incident(&global, &incident);
+        }
+        Command::Incident(IncidentCommand::List) => {
+            let rows = service.list(&actor(&global)?).await?;
+            if global.json {
+                println!("{:#}", render::incident_list_json(&rows));
+            } else {
+                print!("{}", render::incident_list(&rows));
+            }
+        }
+        Command::Incident(IncidentCommand::Show(arg)) => {
+            let incident = service.show(&actor(&global)?, &arg.incident).await?;
+            print_incident(&global, &incident);
+        }
+        Command::Incident(IncidentCommand::Status {
+            incident,
+            status,
+            reason,
+        }) => {
+            act(
+                &service,
+                &global,
+                &incident.incident,
+                Event::StatusChanged { status, reason },
+            )
+            .await?
+        }
+        Command::Incident(IncidentCommand::Severity {
+            incident,
+            severity,
+            reason,
+        }) => {
+            act(
+                &service,
+                &global,
+                &incident.incident,
+                Event::SeverityChanged { severity, reason },
+            )
+            .await?
+        }
+        Command::Step(command) => {
+            let (args, event) = step_event(command);
+            act(&service, &global, &args.incident.incident, event).await?;
+        }
+        Command::Decision(DecisionCommand::Record {
+            incident,
+            decision,
+            reason,
+        }) => {
+            act(
+                &service,
+                &global,
+                &incident.incident,
+                Event::DecisionRecorded { decision, reason },
+            )
+            .await?
+        }
+        Command::Gate(GateCommand::Override { step, gate, reason }) => {
+            let gate = match gate {
+                Some(gate) => gate,
+                None => only_gate(&service, &global, &step).await?,
+            };
+            let event = Event::GateOverridden {
+                step: StepId(step.step),
+                gate,
+                reason,
+            };
+            act(&service, &global, &step.incident.incident, event).await?;
+        }
+        Command::Role(command) => {
+            let (who, event) = match command {
+                RoleCommand::Assign { who, role } => {
+                    let person = person(&who.person)?;
+                    (who, Event::RoleAssigned { person, role })
+                }
+                RoleCommand::Revoke { who, role } => {
+                    let person = person(&who.person)?;
+                    (who, Event::RoleRevoked { person, role })
+                }
+            };
+            act(&service, &global, &who.incident.incident, event).await?;
+        }
+        Command::Member(command) => {
+            let (who, event) = match command {
+                MemberCommand::Add(who) => {
+                    let person = person(&who.person)?;
+                    (who, Event::MemberAdded { person })
+                }
+                MemberCommand::Remove { who, reason } => {
+                    let person = person(&who.person)?;
+                    (who, Event::MemberRemoved { person, reason })
+                }
+                MemberCommand::Exclude { who, reason } => {
+                    let person = person(&who.person)?;
+                    (who, Event::MemberExcluded { person, reason })
+                }
+                MemberCommand::Reinstate { who, reason } => {
+                    let person = person(&who.person)?;
+                    (who, Event::MemberReinstated { person, reason })
+                }
+            };
+            act(&service, &global, &who.incident.incident, event).await?;
+        }
+        Command::Journal(arg) => {
+            let (lines, chain_break) = service.journal(&actor(&global)?, &arg.incident).await?;
+            if global.json {
+                println!("{:#}", render::journal_json(&lines, chain_break.as_ref()));
+            } else {
+                print!("{}", render::journal(&lines, chain_break.as_ref()));
+            }
+            if chain_break.is_some() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Audit(AuditCommand::Verify { public_key }) => {
+            let trusted = public_key.as_deref().map(parse_public_key).transpose()?;
+            let report = service.audit(trusted).await?;
+            if global.json {
+                println!("{:#}", serde_json::to_value(&report)?);
+            } else {
+                print!("{}", render::audit(&report));
+            }
+            if !report.is_clean() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Audit(AuditCommand::PublicKey) => {
+            println!("{}", hex::encode(service.public_key().as_bytes()));
+        }
+        Command::Audit(AuditCommand::Checkpoint) => {
+            service.checkpoint(now).await?;
+            match cordon_store::CheckpointStore::latest_checkpoint(service.store()).await? {
+                Some(checkpoint) => println!("{:#}", serde_json::to_value(&checkpoint)?),
+                None => println!("no checkpoint yet: nothing has been recorded"),
+            }
+        }
+        Command::Playbook(command) => return playbook(&command),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn act<S: Store>(
+    service: &Service<S>,
+    global: &Global,
+    reference: &str,
+    event: Event,
+) -> anyhow::Result<()> {
+    let summary = event.summary();
+    let incident = match service
+        .act(&actor(global)?, reference, event, cordon_app::now())
+        .await
+    {
+        Ok(incident) => incident,
+        Err(AppError::Refused(Refusal::Gate(block))) => {
+            bail!(
+                "refused: {block}\nhint: cordon gate override {reference} {} {} --reason \"...\"",
+                block.step,
+                block.gate
+            )
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if global.json {
+        println!("{:#}", render::incident_json(&incident));
+    } else {
+        let name = incident
+            .codename
+            .as_ref()
+            .map_or_else(|| incident.id.to_string(), ToString::to_string);
+        println!("{name}: {summary} (journal entry {})", incident.last_seq);
+    }
+    Ok(())
+}
+
+fn step_event(command: StepCommand) -> (StepArgs, Event) {
+    match command {
+        StepCommand::Start(args) => {
+            let step = StepId(args.step);
+            (args, Event::StepStarted { step })
+        }
+        StepCommand::Done { step: args, note } => {
+            let step = StepId(args.step);
+            (args, Event::StepCompleted { step, note })
+        }
+        StepCommand::Skip { step: args, reason } => {
+            let step = StepId(args.step);
+            (args, Event::StepSkipped { step, reason })
+        }
+        StepCommand::NotApplicable { step: args, reason } => {
+            let step = StepId(args.step);
+            (args, Event::StepNotApplicable { step, reason })
+        }
+        StepCommand::Validate { step: args, note } => {
+            let step = StepId(args.step);
+            (args, Event::StepValidated { step, note })
+        }
+        StepCommand::Reopen { step: args, reason } => {
+            let step = StepId(args.step);
+            (args, Event::StepReopened { step, reason })
+        }
+    }
+}
+
+/// The gate id when the step has exactly one, so `cordon gate override INC 3` suffices.
+async fn only_gate<S: Store>(
+    service: &Service<S>,
+    global: &Global,
+    args: &StepArgs,
+) -> anyhow::Result<String> {
+    let incident = service
+        .show(&actor(global)?, &args.incident.incident)
+        .await?;
+    let step = incident
+        .playbook
+        .step(StepId(args.step))
+        .with_context(|| format!("the playbook has no step {}", args.step))?;
+    match step.gates.as_slice() {
+        [gate] => Ok(gate.id.clone()),
+        [] => bail!("step {} has no gate to override", args.step),
+        gates => {
+            let ids: Vec<&str> = gates.iter().map(|g| g.id.as_str()).collect();
+            bail!(
+                "step {} has several gates; name one: {}",
+                args.step,
+                ids.join(", ")
+            )
+        }
+    }
+}
+
+fn print_incident(global: &Global, incident: &cordon_domain::Incident) {
+    if global.json {
+        println!("{:#}", render::incident_json(incident));
+    } else {
+        print!("{}", render::incident(incident));
+    }
+}
+
+fn playbook(command: &PlaybookCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PlaybookCommand::Show { kind } => {
+            let text = match kind {
+                cordon_domain::Kind::Security => cordon_domain::playbook::SECURITY_TOML,
+                cordon_domain::Kind::Operational => cordon_domain::playbook::OPERATIONAL_TOML,
+            };
+            print!("{text}");
+        }
+        PlaybookCommand::Check { file } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let playbook = Playbook::parse(&file.display().to_string(), &text)?;
+            println!(
+                "{}: ok, {} steps, {} kind",
+                file.display(),
+                playbook.steps.len(),
+                playbook.kind
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Who is acting: `--as`, else CORDON_USER, else the login name.
+fn actor(global: &Global) -> anyhow::Result<Person> {
+    let name = global
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|name| !name.is_empty())
+        .context("who are you? pass --as NAME or set CORDON_USER")?;
+    Ok(person(&name)?)
+}
+
+fn person(name: &str) -> anyhow::Result<Person> {
+    Ok(Person::new(name)?)
+}
+
+fn parse_public_key(text: &str) -> anyhow::Result<VerifyingKey> {
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .context("--public-key must be 64 hex digits")?;
+    VerifyingKey::from_bytes(&bytes).context("--public-key is not a valid ed25519 public key")
+}
