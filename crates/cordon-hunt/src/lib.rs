@@ -8,3 +8,4 @@ pub mod sigma;
 pub mod time;
 pub mod hunt;
 pub mod indicators;
+pub mod report;

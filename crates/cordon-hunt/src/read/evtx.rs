@@ -78,7 +78,10 @@ fn read_chunks<T: std::io::Read + std::io::Seek>(mut parser: EvtxParser<T>, orig
             match event_from_json(&rendered.data, origin) {
                 Ok(mut event) => {
                     event.record_id = record_id;
-                    event.timestamp_ms = Some(timestamp_ms);
+                    // The record header's time is zero in some exported logs; the event's own
+                    // `TimeCreated` is what Windows shows, so it wins when present.
+                    let created = event.first("TimeCreated_SystemTime").and_then(|value| crate::time::parse_timestamp_ms(&value.render()));
+                    event.timestamp_ms = created.or((timestamp_ms > 0).then_some(timestamp_ms));
                     observer.event(event);
                 }
                 Err(reason) => observer.corrupt_record(corrupt(record_offset, format!("record {record_id}: {reason}"))),
