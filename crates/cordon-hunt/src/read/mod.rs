@@ -249,11 +249,6 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     if table::looks_like_csv_header(first_line) {
         return Some(Format::Csv);
     }
-    // Any other text is read line by line: a line that is not syslog becomes an event holding
-    // just its `message` (network devices and daemons write many such dialects).
-    if !head.is_empty() && !head.contains(&0) && std::str::from_utf8(head).is_ok_and(|text| text.chars().all(|c| !c.is_control() || c.is_whitespace())) {
-        return Some(Format::Syslog);
-    }
     None
 }
 

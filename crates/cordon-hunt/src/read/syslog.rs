@@ -11,12 +11,23 @@ use crate::event::{Event, FieldValue, LogKind, Origin};
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 pub(super) fn looks_like_syslog(line: &str) -> bool {
+    if looks_like_cisco(line) {
+        return true;
+    }
     let rest = strip_priority(line).map(|(_, rest)| rest).unwrap_or(line);
     if rest.starts_with("1 ") {
         return true;
     }
     month_number(rest).is_some() && rest.len() > 15 && rest.as_bytes().get(9) == Some(&b':')
         || rest.get(..4).is_some_and(|year| year.bytes().all(|b| b.is_ascii_digit())) && rest.as_bytes().get(10) == Some(&b'T')
+}
+
+/// Cisco IOS logging: `[host] [sequence:] [*]Mmm dd hh:mm:ss[.mmm]: %FACILITY-SEVERITY-MNEMONIC: text`.
+fn looks_like_cisco(line: &str) -> bool {
+    let Some(percent) = line.find(": %") else { return false };
+    let tag = line[percent + 3..].split(':').next().unwrap_or_default();
+    let parts: Vec<&str> = tag.split('-').collect();
+    parts.len() >= 3 && parts.get(1).is_some_and(|severity| severity.len() == 1 && severity.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn strip_priority(line: &str) -> Option<(u16, &str)> {
@@ -253,6 +264,12 @@ mod tests {
         assert_eq!(event.text("program"), "evntslog");
         assert_eq!(event.text("message"), "An application event");
         assert_eq!(event.text("facility"), "20");
+    }
+
+    #[test]
+    fn cisco_lines_are_recognised() {
+        assert!(looks_like_syslog("172.16.5.10 6705: Feb 17 13:40:03.673: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:no shutdown"));
+        assert!(!looks_like_syslog("# A readme"));
     }
 
     #[test]
