@@ -86,6 +86,9 @@ pub enum Event {
         person: Person,
         reason: String,
     },
+    /// An administrator who was not on the incident gave a reason and let themselves in. The
+    /// commander and members are told; excluded people cannot do this.
+    BreakGlass { reason: String },
 }
 
 impl Event {
@@ -113,6 +116,7 @@ impl Event {
             Event::MemberRemoved { person, .. } => format!("removed member {person}"),
             Event::MemberExcluded { person, .. } => format!("excluded {person}"),
             Event::MemberReinstated { person, .. } => format!("reinstated {person}"),
+            Event::BreakGlass { .. } => "broke the glass to gain access".to_owned(),
         }
     }
 
@@ -128,7 +132,8 @@ impl Event {
             | Event::GateOverridden { reason, .. }
             | Event::MemberRemoved { reason, .. }
             | Event::MemberExcluded { reason, .. }
-            | Event::MemberReinstated { reason, .. } => Some(reason.as_str()),
+            | Event::MemberReinstated { reason, .. }
+            | Event::BreakGlass { reason } => Some(reason.as_str()),
             Event::StepCompleted { note, .. } | Event::StepValidated { note, .. } => {
                 Some(note.as_str())
             }

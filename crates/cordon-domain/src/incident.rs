@@ -165,6 +165,25 @@ word_enum!(
     }
 );
 
+word_enum!(
+    /// A person's role across the installation. Incident membership is separate: an admin who
+    /// is not on a security incident cannot see it without break-glass.
+    GlobalRole, "global role" {
+        Admin => "admin",
+        Responder => "responder",
+        Viewer => "viewer",
+    }
+);
+
+word_enum!(
+    /// What an API token may do: read, also change incidents (write), or also administer.
+    Scope, "scope" {
+        Read => "read",
+        Write => "write",
+        Admin => "admin",
+    }
+);
+
 /// The name a security incident goes by in every channel: two ordinary words such as
 /// `quiet-harbor`. It is drawn at random and never derived from the title, so that seeing it
 /// reveals nothing about the incident.

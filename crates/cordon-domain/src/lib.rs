@@ -21,7 +21,7 @@ pub mod state;
 pub mod time;
 
 pub use event::{Event, Recorded};
-pub use incident::{Codename, IncidentId, Kind, ParseError, Person, Role, Severity, Status};
+pub use incident::{Codename, GlobalRole, IncidentId, Kind, ParseError, Person, Role, Scope, Severity, Status};
 pub use journal::{AuditReport, Checkpoint, Entry, Finding, Hash, Head, SignedCheckpoint};
 pub use playbook::{Playbook, PlaybookError, StepId};
 pub use state::{GateBlock, Incident, Refusal, StepStatus};

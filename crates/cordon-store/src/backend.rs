@@ -20,7 +20,7 @@ use crate::{CheckpointStore, JournalStore, StoreError};
 /// The embedded default: one SQLite file in WAL mode.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -50,7 +50,7 @@ impl SqliteStore {
 /// Multi-node mode: any number of `cordon` processes share one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PgStore {
@@ -84,11 +84,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database { operation, source }
 }
 
-fn corrupt(what: impl Into<String>) -> StoreError {
+pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt { what: what.into() }
 }
 
@@ -96,7 +96,7 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(format!("{what} is negative ({value})")))
 }
 
@@ -109,7 +109,7 @@ fn person(text: String) -> Result<Person, StoreError> {
     Person::new(&text).map_err(|err| corrupt(err.to_string()))
 }
 
-fn is_unique_violation(err: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|db| db.is_unique_violation())
 }
@@ -349,6 +349,36 @@ macro_rules! impl_store {
                             seq: to_u64(seq, "seq")?,
                             hash: Hash::from_hex(&hash).map_err(|e| corrupt(e.to_string()))?,
                         })
+                    })
+                    .collect()
+            }
+
+            async fn memberships(&self, person: &str) -> Result<Vec<IncidentId>, StoreError> {
+                let rows = sqlx::query("SELECT incident_id FROM incident_people WHERE person = $1 AND NOT excluded")
+                    .bind(person)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("reading memberships"))?;
+                rows.iter()
+                    .map(|row| {
+                        let id: String = row.try_get("incident_id").map_err(db("reading memberships"))?;
+                        Ok(IncidentId::new(id))
+                    })
+                    .collect()
+            }
+
+            async fn operational_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT status, count(*) AS n FROM incidents WHERE kind = 'operational' GROUP BY status ORDER BY status",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("counting incidents"))?;
+                rows.iter()
+                    .map(|row| {
+                        let status: String = row.try_get("status").map_err(db("counting incidents"))?;
+                        let count: i64 = row.try_get("n").map_err(db("counting incidents"))?;
+                        Ok((status, u64::try_from(count).unwrap_or(0)))
                     })
                     .collect()
             }

@@ -12,6 +12,7 @@
 //! Both backends share their SQL, written once in `backend.rs` and instantiated per backend by a
 //! macro; each has its own migrations because their column types differ.
 
+mod accounts;
 mod backend;
 mod projection;
 
@@ -20,7 +21,8 @@ use std::future::Future;
 
 use cordon_domain::{Entry, Head, IncidentId, SignedCheckpoint};
 
-pub use backend::{PgStore, SqliteStore};
+pub use accounts::{AccountStore, ApiToken, Session, User, UserUpdate};
+pub use backend::{PgStore, SqliteStore, redact_url};
 pub use projection::{IncidentRow, Projection};
 
 /// The incident journals and the projections kept beside them.
@@ -67,6 +69,12 @@ pub trait JournalStore: Send + Sync {
     /// The head of every incident's chain.
     fn heads(&self) -> impl Future<Output = Result<Vec<Head>, StoreError>> + Send;
 
+    /// The incidents `person` is a member of (not excluded).
+    fn memberships(&self, person: &str) -> impl Future<Output = Result<Vec<IncidentId>, StoreError>> + Send;
+
+    /// Operational incidents by status, for metrics. Security incidents are never counted.
+    fn operational_counts(&self) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
+
     /// Whether an open (not closed) incident already uses this codename.
     fn codename_in_use(
         &self,
@@ -92,9 +100,9 @@ pub trait CheckpointStore: Send + Sync {
 }
 
 /// Everything a store needs to be: both traits, cheap to clone and shareable across tasks.
-pub trait Store: JournalStore + CheckpointStore + Clone + 'static {}
+pub trait Store: JournalStore + CheckpointStore + AccountStore + Clone + 'static {}
 
-impl<T: JournalStore + CheckpointStore + Clone + 'static> Store for T {}
+impl<T: JournalStore + CheckpointStore + AccountStore + Clone + 'static> Store for T {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,6 +112,8 @@ pub enum StoreError {
     CodenameTaken { codename: String },
     #[error("checkpoint {index} was written by another writer first")]
     CheckpointConflict { index: u64 },
+    #[error("{what} already exists")]
+    Exists { what: String },
     #[error("stored data is not valid: {what}")]
     Corrupt { what: String },
     #[error("cannot open the database at {location}: {source}")]

@@ -444,3 +444,16 @@ fn the_fold_of_the_journal_is_the_state_built_step_by_step() {
     let folded = Incident::fold(IncidentId::new("inc-1"), &scenario.journal).unwrap();
     assert_eq!(folded, scenario.incident);
 }
+
+#[test]
+fn break_glass_lets_a_non_member_in_with_a_reason_but_never_an_excluded_one() {
+    let mut scenario = Scenario::security();
+    assert_eq!(scenario.refused("root", Event::BreakGlass { reason: " ".into() }), "a reason is required to break the glass");
+    scenario.ok("root", Event::BreakGlass { reason: "legal hold request from counsel".into() });
+    assert!(scenario.incident.visible_to(&person("root")));
+    assert_eq!(scenario.incident.break_glass[0].reason, "legal hold request from counsel");
+    assert_eq!(scenario.refused("root", Event::BreakGlass { reason: "again".into() }), "root is already a member");
+
+    scenario.ok("alice", Event::MemberExcluded { person: person("mallory"), reason: "insider".into() });
+    assert_eq!(scenario.refused("mallory", Event::BreakGlass { reason: "let me in".into() }), "mallory is excluded from this incident");
+}

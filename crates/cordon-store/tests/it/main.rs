@@ -41,4 +41,7 @@ conformance!(
     lookup_by_id_prefix_and_codename,
     checkpoints_append_in_order,
     heads_are_the_last_entry_of_each_chain,
+    first_user_is_created_only_once,
+    users_sessions_and_tokens_round_trip,
+    totp_steps_are_used_once,
 );

@@ -5,7 +5,8 @@ use cordon_domain::{
     Codename, Entry, Event, Hash, Incident, IncidentId, Kind, Person, Playbook, Recorded, Role,
     Severity, SigningKey, Status, StepId, Timestamp,
 };
-use cordon_store::{Projection, Store, StoreError};
+use cordon_domain::{GlobalRole, Scope};
+use cordon_store::{ApiToken, Projection, Session, Store, StoreError, User, UserUpdate};
 
 fn person(name: &str) -> Person {
     Person::new(name).unwrap()
@@ -406,4 +407,72 @@ pub async fn heads_are_the_last_entry_of_each_chain<S: Store>(store: S) {
     let last = store.journal(&incident.id).await.unwrap().pop().unwrap();
     assert_eq!(heads.len(), 2);
     assert_eq!((heads[1].seq, heads[1].hash), (2, last.hash));
+}
+
+fn user(name: &str, role: GlobalRole) -> User {
+    User {
+        name: person(name),
+        role,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        totp_secret: None,
+        totp_enabled: false,
+        totp_last_step: None,
+        totp_required: false,
+        disabled: false,
+        created_at: at(0),
+    }
+}
+
+pub async fn first_user_is_created_only_once<S: Store>(store: S) {
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    assert!(store.create_first_user(&user("root", GlobalRole::Admin)).await.unwrap());
+    assert!(!store.create_first_user(&user("intruder", GlobalRole::Admin)).await.unwrap());
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    assert!(store.user("intruder").await.unwrap().is_none());
+}
+
+pub async fn users_sessions_and_tokens_round_trip<S: Store>(store: S) {
+    let alice = user("alice", GlobalRole::Responder);
+    store.create_user(&alice).await.unwrap();
+    let err = store.create_user(&alice).await.unwrap_err();
+    assert!(matches!(err, StoreError::Exists { .. }), "{err}");
+    assert_eq!(store.user("alice").await.unwrap(), Some(alice.clone()));
+    let update = UserUpdate { role: Some(GlobalRole::Viewer), disabled: Some(true), ..UserUpdate::default() };
+    assert!(store.update_user("alice", &update).await.unwrap());
+    assert!(!store.update_user("nobody", &update).await.unwrap());
+    let updated = store.user("alice").await.unwrap().unwrap();
+    assert_eq!((updated.role, updated.disabled, updated.password_hash), (GlobalRole::Viewer, true, alice.password_hash));
+
+    let session = Session { digest: "d1".into(), user: person("alice"), created_at: at(0), expires_at: at(10), second_factor: false };
+    store.create_session(&session).await.unwrap();
+    assert_eq!(store.session("d1").await.unwrap(), Some(session));
+    store.delete_sessions_of("alice").await.unwrap();
+    assert_eq!(store.session("d1").await.unwrap(), None);
+
+    let token = ApiToken {
+        id: "t1".into(),
+        digest: "digest-1".into(),
+        user: person("alice"),
+        label: "ci".into(),
+        scope: Scope::Read,
+        created_at: at(0),
+        expires_at: Some(at(100)),
+        revoked: false,
+    };
+    store.create_token(&token).await.unwrap();
+    assert_eq!(store.token_by_digest("digest-1").await.unwrap(), Some(token.clone()));
+    assert!(!store.revoke_token("bob", "t1").await.unwrap(), "only the owner revokes");
+    assert!(store.revoke_token("alice", "t1").await.unwrap());
+    assert!(store.tokens_of("alice").await.unwrap()[0].revoked);
+}
+
+pub async fn totp_steps_are_used_once<S: Store>(store: S) {
+    store.create_user(&user("alice", GlobalRole::Responder)).await.unwrap();
+    store.set_totp("alice", Some("JBSWY3DPEHPK3PXP"), true).await.unwrap();
+    assert!(store.use_totp_step("alice", 100).await.unwrap());
+    assert!(!store.use_totp_step("alice", 100).await.unwrap(), "the same step twice is a replay");
+    assert!(!store.use_totp_step("alice", 99).await.unwrap());
+    assert!(store.use_totp_step("alice", 101).await.unwrap());
+    let stored = store.user("alice").await.unwrap().unwrap();
+    assert_eq!((stored.totp_secret.as_deref(), stored.totp_enabled), (Some("JBSWY3DPEHPK3PXP"), true));
 }
