@@ -117,6 +117,12 @@ pub fn export_bundle<S: EvidenceStore, W: Write>(
             other: stranger.incident.to_string(),
         });
     }
+    if let Some(stranger) = custody.iter().find(|entry| entry.incident != config.incident) {
+        return Err(EvidenceError::MixedIncidents {
+            first: config.incident.to_string(),
+            other: stranger.incident.to_string(),
+        });
+    }
     serde_json::from_slice::<serde_json::Value>(journal_slice_json)
         .map_err(|source| EvidenceError::JournalNotJson { source })?;
 

@@ -35,6 +35,14 @@ pub enum EvidenceError {
     )]
     TooLarge { limit_bytes: u64 },
 
+    /// Reading a stored object failed for a reason other than a hash mismatch.
+    #[error("cannot read evidence object {sha256}: {source}")]
+    ObjectRead {
+        sha256: Sha256Digest,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("no evidence object {sha256} in the store")]
     NotFound { sha256: Sha256Digest },
 
@@ -51,6 +59,16 @@ pub enum EvidenceError {
         sha256: Sha256Digest,
         recorded: u64,
         actual: u64,
+    },
+
+    /// Stored content hashes to its address, but disagrees with another digest or the size
+    /// that the item's record holds: the record or the content was changed.
+    #[error("evidence object {sha256}: its record says {field} {recorded}, the content has {actual}")]
+    RecordMismatch {
+        sha256: Sha256Digest,
+        field: &'static str,
+        recorded: String,
+        actual: String,
     },
 
     #[error("invalid digest {text:?}: expected {expected_hex_digits} hex digits")]

@@ -44,6 +44,34 @@ impl EvidenceItem {
             size: self.size,
         }
     }
+
+    /// Checks digests computed from the stored content against this record: a different
+    /// SHA-256 is [`EvidenceError::HashMismatch`], a different SHA-1, MD5 or size is
+    /// [`EvidenceError::RecordMismatch`].
+    pub fn check_digests(&self, actual: &Digests) -> Result<(), EvidenceError> {
+        if actual.sha256 != self.sha256 {
+            return Err(EvidenceError::HashMismatch {
+                expected: self.sha256,
+                actual: actual.sha256,
+            });
+        }
+        let fields = [
+            ("sha1", self.sha1.to_hex(), actual.sha1.to_hex()),
+            ("md5", self.md5.to_hex(), actual.md5.to_hex()),
+            ("size", self.size.to_string(), actual.size.to_string()),
+        ];
+        for (field, recorded, found) in fields {
+            if recorded != found {
+                return Err(EvidenceError::RecordMismatch {
+                    sha256: self.sha256,
+                    field,
+                    recorded,
+                    actual: found,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A Traffic Light Protocol 2.0 marking. Serialized exactly as TLP 2.0 writes it

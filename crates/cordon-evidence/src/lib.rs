@@ -56,4 +56,5 @@ pub use item::{EvidenceItem, RetentionState, Tlp};
 pub use share::{ShareGrant, ShareRequest, ShareToken, ShareUses, check_share, create_share_grant, use_share};
 pub use store::{
     CHUNK_BYTES, EvidenceStore, Ingested, LocalDirStore, StoreConfig, StoredObject, Verdict, VerifiedReader,
+    verify_item,
 };

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::digest::{Digests, HexDigest, MultiHasher, Sha256Digest};
 use crate::error::EvidenceError;
+use crate::item::EvidenceItem;
 
 /// Evidence is read and hashed in chunks of this size, so memory use does not grow with the
 /// size of the evidence.
@@ -55,6 +56,14 @@ pub trait EvidenceStore {
             }),
         }
     }
+}
+
+/// Re-hashes an item's object and checks it against everything the item records: the SHA-256
+/// (its address), SHA-1, MD5 and size. This is the per-item check of an audit.
+pub fn verify_item<S: EvidenceStore>(store: &S, item: &EvidenceItem) -> Result<Digests, EvidenceError> {
+    let digests = store.verify(&item.sha256)?;
+    item.check_digests(&digests)?;
+    Ok(digests)
 }
 
 /// The result of [`EvidenceStore::put`].
@@ -413,9 +422,8 @@ impl<R: Read> VerifiedReader<R> {
                 actual: actual.sha256,
             };
         }
-        EvidenceError::Io {
-            action: "read object",
-            path: PathBuf::from(self.expected.to_hex()),
+        EvidenceError::ObjectRead {
+            sha256: self.expected,
             source: err,
         }
     }

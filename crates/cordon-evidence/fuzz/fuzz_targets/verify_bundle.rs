@@ -8,7 +8,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let report = cordon_evidence::verify_bundle(data, None);
-    // Arbitrary bytes are never a valid signed bundle.
-    assert!(!report.is_valid() || data.len() > 1024);
+    let _report = cordon_evidence::verify_bundle(data, None);
 });

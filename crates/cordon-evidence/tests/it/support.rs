@@ -24,6 +24,11 @@ pub fn new_store() -> (TempDir, LocalDirStore) {
     new_store_with(StoreConfig::default())
 }
 
+/// The conformance suite's constructor for the local directory store.
+pub fn new_store_limited(max_object_bytes: u64) -> (TempDir, LocalDirStore) {
+    new_store_with(StoreConfig { max_object_bytes })
+}
+
 pub fn new_store_with(config: StoreConfig) -> (TempDir, LocalDirStore) {
     let dir = TempDir::new().unwrap();
     let store = LocalDirStore::open(dir.path().join("evidence"), config).unwrap();
