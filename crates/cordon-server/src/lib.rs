@@ -7,8 +7,16 @@
 //! incident; lists, filters, counts and metrics leave it out. The access-control matrix test
 //! (`tests/it/matrix.rs`) checks every route in [`routes::table`] against every kind of caller.
 
+pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dto;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
+pub mod routes;
 pub mod state;
+
+pub use app::{router, serve};
+pub use config::{ConfigError, LogFormat, Overrides, ServerConfig};
+pub use state::AppState;

@@ -20,14 +20,10 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Directory holding the SQLite database, the signing key and the checkpoint witness.
-    #[arg(
-        long,
-        global = true,
-        env = "CORDON_DATA_DIR",
-        default_value = "./cordon-data"
-    )]
-    pub data_dir: PathBuf,
+    /// Directory holding the SQLite database, the signing key and the checkpoint witness
+    /// [default: ./cordon-data].
+    #[arg(long, global = true, env = "CORDON_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// A postgres:// URL selects PostgreSQL instead of the SQLite file in the data directory.
     #[arg(
         long,
@@ -46,6 +42,11 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the Cordon server (web UI and API) on the data directory or PostgreSQL.
+    Serve(ServeArgs),
+    /// Server configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Declare, list and inspect incidents.
     #[command(subcommand)]
     Incident(IncidentCommand),
@@ -263,4 +264,31 @@ pub enum PlaybookCommand {
     Show { kind: Kind },
     /// Check a playbook file and report the first problem with its line and column.
     Check { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (see `cordon config example`).
+    #[arg(long, env = "CORDON_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address for the web UI and API, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Address for Prometheus metrics, e.g. 127.0.0.1:9464.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// The address people use to reach Cordon, for links.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented example configuration file.
+    Example,
+    /// Load and validate the configuration, and print what it resolves to.
+    Check(ServeArgs),
 }

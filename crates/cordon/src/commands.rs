@@ -8,17 +8,28 @@ use cordon_domain::{Event, Person, Playbook, Refusal, StepId, VerifyingKey};
 use cordon_store::{PgStore, SqliteStore, Store};
 
 use crate::cli::{
-    AuditCommand, Cli, Command, DecisionCommand, GateCommand, Global, IncidentCommand,
+    AuditCommand, Cli, Command, ConfigCommand, DecisionCommand, GateCommand, Global, IncidentCommand,
     MemberCommand, PlaybookCommand, RoleCommand, StepArgs, StepCommand,
 };
 use crate::render;
 
 /// Chooses the backend once, from the database URL, and runs the command on it.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Playbook(command) = &cli.command {
-        return playbook(command);
+    match &cli.command {
+        Command::Playbook(command) => return playbook(command),
+        Command::Serve(args) => return crate::serve::run(crate::serve::load_config(&cli.global, args)?).await,
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", cordon_server::config::EXAMPLE);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Config(ConfigCommand::Check(args)) => {
+            let config = crate::serve::load_config(&cli.global, args)?;
+            println!("{config:#?}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
-    let data_dir = DataDir::open(&cli.global.data_dir)?;
+    let data_dir = DataDir::open(cli.global.data_dir.as_deref().unwrap_or(std::path::Path::new("./cordon-data")))?;
     match cli.global.database.as_deref() {
         None => {
             let store = SqliteStore::open(&data_dir.database_path()).await?;
@@ -196,6 +207,7 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
             }
         }
         Command::Playbook(command) => return playbook(&command),
+        Command::Serve(_) | Command::Config(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod render;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -16,7 +17,14 @@ use crate::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let serving = matches!(cli.command, cli::Command::Serve(_));
+    let json_logs = match &cli.command {
+        cli::Command::Serve(args) => {
+            args.log_format.as_deref().or(std::env::var("CORDON_LOG_FORMAT").ok().as_deref()) == Some("json")
+        }
+        _ => false,
+    };
+    init_logging(serving, json_logs);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,13 +44,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, quiet unless RUST_LOG asks for more, so that stdout stays clean for
-/// tables and JSON.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Logs go to stderr so that stdout stays clean for tables and JSON. The CLI is quiet unless
+/// RUST_LOG asks for more; the server logs at info, as JSON when asked.
+fn init_logging(serving: bool, json: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
