@@ -248,7 +248,6 @@ impl EvidenceStore for LocalDirStore {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.join(OBJECTS_DIR));
-        let fan_out_is_new = !fan_out_dir.exists();
         fs::create_dir_all(&fan_out_dir).map_err(io_error("create directory", &fan_out_dir))?;
 
         // A hard link, unlike a rename, never replaces an existing file: the first copy of
@@ -266,10 +265,9 @@ impl EvidenceStore for LocalDirStore {
         };
         partial.remove()?;
         if newly_stored {
+            // Both directories: the fan-out directory may itself be new.
             sync_dir(&fan_out_dir)?;
-            if fan_out_is_new {
-                sync_dir(&self.root.join(OBJECTS_DIR))?;
-            }
+            sync_dir(&self.root.join(OBJECTS_DIR))?;
         }
         Ok(Ingested { digests, newly_stored })
     }
