@@ -436,3 +436,137 @@ fn shared_bundle() -> &'static [u8] {
     static BUNDLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     BUNDLE.get_or_init(|| export(&fixture(), Compression::None))
 }
+
+/// The manifest format, as a lead reading a bundle by hand sees it.
+#[test]
+fn the_manifest_reads_like_this() {
+    let (_dir, store) = new_store();
+    let item = item_for(
+        &store.put(&b"hello evidence"[..]).unwrap(),
+        "note.txt",
+        Tlp::AmberStrict,
+    );
+    let mut bundle = Vec::new();
+    export_bundle(
+        &store,
+        std::slice::from_ref(&item),
+        &[collected(&item)],
+        b"[]",
+        &signing_key(1),
+        &config(Compression::None),
+        &mut bundle,
+    )
+    .unwrap();
+    let files = unpack(&bundle);
+    expect_test::expect![[r#"
+        {
+          "format": "cordon-evidence-bundle/1",
+          "incident": "7f3c2a10-incident",
+          "exported_by": "carol",
+          "created_at": "2026-11-28T03:00:00.000Z",
+          "items": [
+            {
+              "incident": "7f3c2a10-incident",
+              "sha256": "9af4c73b2a919f220f4b008e466b52808a1987122d95ff0f2dde00968e36e844",
+              "sha1": "b921969cc2b26c3a4a6df373dbce4dad3141f090",
+              "md5": "3b260e1b54e84a3bd4ddd1b87469928d",
+              "size": 14,
+              "original_name": "note.txt",
+              "source": "host db-3, /dev/xvda1",
+              "collected_by": "alice",
+              "collected_at": "2026-11-27T22:10:00.000Z",
+              "stored_at": "2026-11-27T22:40:00.000Z",
+              "tlp": "TLP:AMBER+STRICT",
+              "retention": {
+                "state": "standard"
+              }
+            }
+          ],
+          "files": [
+            {
+              "path": "public-key.txt",
+              "sha256": "68d9aeb400e1dcc1513eeffb850354de3632cda39b0149bbe2ca2b3a49c28620",
+              "size": 65
+            },
+            {
+              "path": "custody.jsonl",
+              "sha256": "b8277bb758e7dc587a7f96486c81392cc6fc98700e1efa11ebc8aa5faea750b4",
+              "size": 300
+            },
+            {
+              "path": "journal.json",
+              "sha256": "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+              "size": 2
+            },
+            {
+              "path": "objects/9af4c73b2a919f220f4b008e466b52808a1987122d95ff0f2dde00968e36e844",
+              "sha256": "9af4c73b2a919f220f4b008e466b52808a1987122d95ff0f2dde00968e36e844",
+              "size": 14
+            }
+          ]
+        }
+    "#]]
+    .assert_eq(&String::from_utf8(files[0].1.clone()).unwrap());
+    expect_test::expect![[r#"
+        {"incident":"7f3c2a10-incident","item":"9af4c73b2a919f220f4b008e466b52808a1987122d95ff0f2dde00968e36e844","at":"2026-11-27T22:10:00.000Z","actor":{"member":"alice"},"location":"db-3","reason":"suspected compromise, image before rebuild","event":{"kind":"collected","source":"host db-3, /dev/xvda1"}}
+    "#]].assert_eq(&String::from_utf8(files[3].1.clone()).unwrap());
+}
+
+#[test]
+fn a_repacked_bundle_with_dot_slash_names_and_directories_still_verifies() {
+    let fixture = fixture();
+    let files = unpack(&export(&fixture, Compression::None));
+    let mut builder = tar::Builder::new(Vec::new());
+    for directory in ["./", "./objects/"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        builder.append_data(&mut header, directory, &[][..]).unwrap();
+    }
+    for (path, bytes) in &files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        builder
+            .append_data(&mut header, format!("./{path}"), bytes.as_slice())
+            .unwrap();
+    }
+    let repacked = builder.into_inner().unwrap();
+    let report = verify_bundle(repacked.as_slice(), trusted());
+    assert!(report.is_valid(), "{:?}", problems(&report));
+}
+
+#[test]
+fn duplicate_files_and_links_are_named() {
+    let fixture = fixture();
+    let mut files = unpack(&export(&fixture, Compression::None));
+    let forged_journal = (String::from("journal.json"), b"[\"rewritten\"]".to_vec());
+    files.push(forged_journal);
+    let mut bundle = pack(&files);
+    // Take off the end marker so a link entry can follow.
+    bundle.truncate(bundle.len() - 1024);
+    let mut builder = tar::Builder::new(bundle);
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    builder.append_link(&mut header, "objects/link", "/etc/passwd").unwrap();
+    let bundle = builder.into_inner().unwrap();
+
+    let report = verify_bundle(bundle.as_slice(), trusted());
+    assert_eq!(
+        problems(&report),
+        [
+            "journal.json: appears more than once in the bundle",
+            "objects/link: is a symlink entry, only regular files belong in a bundle",
+        ]
+    );
+}
+
+#[test]
+fn a_damaged_gzip_bundle_does_not_verify() {
+    let fixture = fixture();
+    let mut bundle = export(&fixture, Compression::Gzip);
+    let middle = bundle.len() / 2;
+    bundle[middle] ^= 0xff;
+    let report = verify_bundle(bundle.as_slice(), trusted());
+    assert!(!report.is_valid());
+}
