@@ -83,7 +83,15 @@ pub(super) fn read_json_lines(
             continue;
         }
         match serde_json::from_slice::<Value>(&line) {
-            Ok(Value::Object(map)) => emit(map, line_number, origin, observer),
+            Ok(Value::Object(mut map)) => match map.remove("Records") {
+                // A CloudTrail file written as one line among others.
+                Some(Value::Array(records)) => emit_all(records, origin, observer),
+                Some(other) => {
+                    map.insert("Records".to_owned(), other);
+                    emit(map, line_number, origin, observer);
+                }
+                None => emit(map, line_number, origin, observer),
+            },
             Ok(_) => observer.corrupt_record(corrupt("line is not a json object".to_owned())),
             Err(err) => observer.corrupt_record(corrupt(err.to_string())),
         }

@@ -237,7 +237,7 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
         let first_line = trimmed.lines().next().unwrap_or_default();
         let first_is_complete = serde_json::from_str::<serde_json::Value>(first_line).is_ok();
         let rest = trimmed[first_line.len()..].trim_start();
-        if first_is_complete && (rest.starts_with('{') || rest.is_empty()) {
+        if first_is_complete {
             return Some(if rest.is_empty() { Format::JsonDocument } else { Format::JsonLines });
         }
         return Some(Format::JsonDocument);
