@@ -4,4 +4,5 @@
 
 mod common;
 mod golden;
+mod modifiers;
 mod regression;
