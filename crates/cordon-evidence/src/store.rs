@@ -7,7 +7,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::digest::{Digests, HexDigest, MultiHasher, Sha256Digest};
+use crate::digest::{Digests, MultiHasher, Sha256Digest};
 use crate::error::EvidenceError;
 use crate::item::EvidenceItem;
 
@@ -47,12 +47,16 @@ pub trait EvidenceStore {
                 Err(err) => return Err(reader.into_error(err)),
             }
         }
-        match reader.verdict() {
-            Verdict::Intact(digests) => Ok(*digests),
-            // Unreachable after a read returned 0, but an audit must never pass by default.
-            Verdict::Pending | Verdict::Mismatch { .. } => Err(EvidenceError::HashMismatch {
+        match *reader.verdict() {
+            Verdict::Intact(digests) => Ok(digests),
+            Verdict::Mismatch { actual } => Err(EvidenceError::HashMismatch {
                 expected: *sha256,
-                actual: reader.verdict().actual_sha256().unwrap_or(HexDigest([0; 32])),
+                actual: actual.sha256,
+            }),
+            // A read returned 0, so this cannot happen; an audit must still never pass by default.
+            Verdict::Pending => Err(EvidenceError::ObjectRead {
+                sha256: *sha256,
+                source: io::Error::new(io::ErrorKind::UnexpectedEof, "the content ended without a verdict"),
             }),
         }
     }
@@ -183,7 +187,7 @@ impl LocalDirStore {
             let name = format!("ingest-{}-{number}.{PARTIAL_EXTENSION}", std::process::id());
             let path = self.root.join(INCOMING_DIR).join(name);
             match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-                Ok(file) => return Ok((file, PartialFile { path: Some(path) })),
+                Ok(file) => return Ok((file, PartialFile { path })),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(source) => {
                     return Err(EvidenceError::Io {
@@ -263,7 +267,9 @@ impl EvidenceStore for LocalDirStore {
                 });
             }
         };
-        partial.remove()?;
+        // The object is complete either way; if the partial file cannot be removed now, the
+        // next open of the store removes it.
+        drop(partial);
         if newly_stored {
             // Both directories: the fan-out directory may itself be new.
             sync_dir(&fan_out_dir)?;
@@ -463,36 +469,23 @@ impl<R: Read> Read for VerifiedReader<R> {
     }
 }
 
-/// Removes its file when dropped, unless it was removed explicitly: an ingest that fails or
-/// panics half-way leaves no partial file behind (and a crash leaves one that
-/// [`LocalDirStore::open`] removes).
+/// Removes its file when dropped: an ingest that fails or panics half-way leaves no partial
+/// file behind, and one that succeeds drops its partial file once the object is linked (a
+/// crash leaves one that [`LocalDirStore::open`] removes).
 struct PartialFile {
-    path: Option<PathBuf>,
+    path: PathBuf,
 }
 
 impl PartialFile {
     fn path(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(""))
-    }
-
-    fn remove(mut self) -> Result<(), EvidenceError> {
-        match self.path.take() {
-            Some(path) => fs::remove_file(&path).map_err(|source| EvidenceError::Io {
-                action: "remove partial file",
-                path,
-                source,
-            }),
-            None => Ok(()),
-        }
+        &self.path
     }
 }
 
 impl Drop for PartialFile {
     fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            // Best effort: if this fails, the next open of the store removes the file.
-            let _ = fs::remove_file(path);
-        }
+        // Best effort: if this fails, the next open of the store removes the file.
+        let _ = fs::remove_file(&self.path);
     }
 }
 
