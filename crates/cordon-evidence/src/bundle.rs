@@ -161,53 +161,24 @@ pub fn export_bundle<S: EvidenceStore, W: Write>(
     let signature_hex = format!("{}\n", hex::encode(signature.to_bytes()));
 
     let mtime = u64::try_from(config.created_at.unix_millis() / 1000).unwrap_or(0);
+    let metadata_files = [
+        (MANIFEST_PATH, manifest_json.as_slice()),
+        (SIGNATURE_PATH, signature_hex.as_bytes()),
+        (PUBLIC_KEY_PATH, public_key.as_bytes()),
+        (CUSTODY_PATH, custody_jsonl.as_slice()),
+        (JOURNAL_PATH, journal_slice_json),
+    ];
     let mut object_bytes = 0;
-    match config.compression {
-        Compression::None => {
-            let mut archive = tar::Builder::new(writer);
-            write_bundle_entries(
-                &mut archive,
-                store,
-                mtime,
-                [
-                    (MANIFEST_PATH, manifest_json.as_slice()),
-                    (SIGNATURE_PATH, signature_hex.as_bytes()),
-                    (PUBLIC_KEY_PATH, public_key.as_bytes()),
-                    (CUSTODY_PATH, custody_jsonl.as_slice()),
-                    (JOURNAL_PATH, journal_slice_json),
-                ],
-                &objects,
-                &mut object_bytes,
-            )?;
-            archive
-                .into_inner()
-                .and_then(|mut inner| inner.flush())
-                .map_err(bundle_write_error("the end of the archive"))?;
-        }
+    let finished = match config.compression {
+        Compression::None => write_archive(writer, store, mtime, metadata_files, &objects, &mut object_bytes)?.flush(),
         Compression::Gzip => {
             let encoder = GzEncoder::new(writer, flate2::Compression::default());
-            let mut archive = tar::Builder::new(encoder);
-            write_bundle_entries(
-                &mut archive,
-                store,
-                mtime,
-                [
-                    (MANIFEST_PATH, manifest_json.as_slice()),
-                    (SIGNATURE_PATH, signature_hex.as_bytes()),
-                    (PUBLIC_KEY_PATH, public_key.as_bytes()),
-                    (CUSTODY_PATH, custody_jsonl.as_slice()),
-                    (JOURNAL_PATH, journal_slice_json),
-                ],
-                &objects,
-                &mut object_bytes,
-            )?;
-            archive
-                .into_inner()
-                .and_then(GzEncoder::finish)
+            write_archive(encoder, store, mtime, metadata_files, &objects, &mut object_bytes)?
+                .finish()
                 .and_then(|mut inner| inner.flush())
-                .map_err(bundle_write_error("the end of the archive"))?;
         }
-    }
+    };
+    finished.map_err(bundle_write_error("the end of the archive"))?;
     Ok(ExportSummary {
         manifest_sha256: sha256_of(&manifest_json),
         items: items.len(),
@@ -216,14 +187,16 @@ pub fn export_bundle<S: EvidenceStore, W: Write>(
     })
 }
 
-fn write_bundle_entries<S: EvidenceStore, W: Write>(
-    archive: &mut tar::Builder<W>,
+/// Writes the archive's entries into `writer` and returns it after the end-of-archive marker.
+fn write_archive<S: EvidenceStore, W: Write>(
+    writer: W,
     store: &S,
     mtime: u64,
     metadata_files: [(&str, &[u8]); 5],
     objects: &BTreeMap<Sha256Digest, u64>,
     object_bytes: &mut u64,
-) -> Result<(), EvidenceError> {
+) -> Result<W, EvidenceError> {
+    let mut archive = tar::Builder::new(writer);
     for (path, bytes) in metadata_files {
         let mut header = entry_header(bytes.len() as u64, mtime);
         archive
@@ -270,7 +243,9 @@ fn write_bundle_entries<S: EvidenceStore, W: Write>(
             }
         }
     }
-    Ok(())
+    archive
+        .into_inner()
+        .map_err(bundle_write_error("the end of the archive"))
 }
 
 fn entry_header(size: u64, mtime: u64) -> tar::Header {
