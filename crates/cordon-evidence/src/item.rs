@@ -223,4 +223,42 @@ mod tests {
         assert!(!until.forbids_disposal_at(Timestamp::from_unix_millis(2_000)));
         assert!(!RetentionState::Standard.forbids_disposal_at(now));
     }
+
+    #[test]
+    fn an_item_round_trips_through_json_with_every_retention_state() {
+        let digests = Digests::of(b"disk");
+        let at = Timestamp::parse_rfc3339("2026-11-28T01:02:03.456Z").unwrap();
+        let mut item = EvidenceItem {
+            incident: IncidentId::new("inc-1"),
+            sha256: digests.sha256,
+            sha1: digests.sha1,
+            md5: digests.md5,
+            size: digests.size,
+            original_name: "xvda1.img".to_owned(),
+            source: "host db-3, /dev/xvda1".to_owned(),
+            collected_by: Person::new("alice").unwrap(),
+            collected_at: at,
+            stored_at: at,
+            tlp: Tlp::AmberStrict,
+            retention: RetentionState::Standard,
+        };
+        for retention in [
+            RetentionState::Standard,
+            RetentionState::RetainUntil {
+                until: at,
+                reason: "regulator".to_owned(),
+            },
+            RetentionState::LegalHold {
+                ordered_by: Person::new("counsel").unwrap(),
+                since: at,
+                reference: "case 42".to_owned(),
+            },
+        ] {
+            item.retention = retention;
+            let json = serde_json::to_string(&item).unwrap();
+            assert_eq!(serde_json::from_str::<EvidenceItem>(&json).unwrap(), item);
+        }
+        assert_eq!(item.digests(), digests);
+        item.check_digests(&digests).unwrap();
+    }
 }

@@ -317,4 +317,31 @@ mod tests {
         let presented = ShareToken::from_presented(&format!(" {} ", token().expose()));
         check_share(&grant, &presented, &shared, at(1)).unwrap();
     }
+
+    proptest::proptest! {
+        /// Against a naive statement of the rules: a link opens its own item, with its own
+        /// token, before it expires, unless it is single-use and was used, or the item is RED.
+        #[test]
+        fn check_share_follows_the_rules(
+            expires_in in 1i64..10_000,
+            now in -100i64..20_000,
+            used in proptest::option::of(0i64..10_000),
+            single_use in proptest::bool::ANY,
+            tlp_index in 0usize..5,
+        ) {
+            let tlp = Tlp::ALL[tlp_index];
+            let shared = item(Tlp::Green);
+            let uses = if single_use { ShareUses::SingleUse } else { ShareUses::UntilExpiry };
+            let mut wanted = request(uses);
+            wanted.expires_at = at(expires_in);
+            let mut grant = create_share_grant(&shared, &token(), wanted, at(0)).unwrap();
+            grant.first_used_at = used.map(at);
+            let mut current = shared.clone();
+            current.tlp = tlp;
+
+            let allowed = now < expires_in && !(single_use && used.is_some()) && tlp != Tlp::Red;
+            let decided = check_share(&grant, &token(), &current, at(now)).is_ok();
+            proptest::prop_assert_eq!(decided, allowed);
+        }
+    }
 }
