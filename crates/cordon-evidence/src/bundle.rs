@@ -187,107 +187,6 @@ pub fn export_bundle<S: EvidenceStore, W: Write>(
     })
 }
 
-/// Writes the archive's entries into `writer` and returns it after the end-of-archive marker.
-fn write_archive<S: EvidenceStore, W: Write>(
-    writer: W,
-    store: &S,
-    mtime: u64,
-    metadata_files: [(&str, &[u8]); 5],
-    objects: &BTreeMap<Sha256Digest, u64>,
-    object_bytes: &mut u64,
-) -> Result<W, EvidenceError> {
-    let mut archive = tar::Builder::new(writer);
-    for (path, bytes) in metadata_files {
-        let mut header = entry_header(bytes.len() as u64, mtime);
-        archive
-            .append_data(&mut header, path, bytes)
-            .map_err(bundle_write_error(path))?;
-    }
-    for (sha256, recorded_size) in objects {
-        let path = object_path(sha256);
-        let mut reader = store.open_verified(sha256)?;
-        if reader.len() != *recorded_size {
-            return Err(EvidenceError::SizeMismatch {
-                sha256: *sha256,
-                recorded: *recorded_size,
-                actual: reader.len(),
-            });
-        }
-        let mut header = entry_header(*recorded_size, mtime);
-        // The tar writer copies until the reader ends; the verified reader fails at that end
-        // if the content changed, which fails the export.
-        let appended = archive.append_data(&mut header, &path, &mut reader);
-        match (appended, reader.verdict()) {
-            (Ok(()), Verdict::Intact(digests)) if digests.size == *recorded_size => {
-                *object_bytes += digests.size;
-            }
-            (Ok(()), Verdict::Intact(digests)) => {
-                return Err(EvidenceError::SizeMismatch {
-                    sha256: *sha256,
-                    recorded: *recorded_size,
-                    actual: digests.size,
-                });
-            }
-            (_, Verdict::Mismatch { actual }) => {
-                return Err(EvidenceError::HashMismatch {
-                    expected: *sha256,
-                    actual: actual.sha256,
-                });
-            }
-            (Err(source), _) => return Err(bundle_write_error(&path)(source)),
-            (Ok(()), Verdict::Pending) => {
-                return Err(bundle_write_error(&path)(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the object was not read to its end",
-                )));
-            }
-        }
-    }
-    archive
-        .into_inner()
-        .map_err(bundle_write_error("the end of the archive"))
-}
-
-fn entry_header(size: u64, mtime: u64) -> tar::Header {
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(size);
-    header.set_mode(0o444);
-    header.set_mtime(mtime);
-    header.set_uid(0);
-    header.set_gid(0);
-    header
-}
-
-fn bundle_write_error(path: &str) -> impl FnOnce(io::Error) -> EvidenceError {
-    let path = path.to_owned();
-    move |source| EvidenceError::BundleWrite { path, source }
-}
-
-fn custody_lines(custody: &[CustodyEntry]) -> Result<Vec<u8>, EvidenceError> {
-    let mut lines = Vec::new();
-    for entry in custody {
-        serde_json::to_writer(&mut lines, entry).map_err(|source| EvidenceError::Serialize {
-            what: "a custody entry",
-            source,
-        })?;
-        lines.push(b'\n');
-    }
-    Ok(lines)
-}
-
-fn manifest_file(path: &str, bytes: &[u8]) -> ManifestFile {
-    ManifestFile {
-        path: path.to_owned(),
-        sha256: sha256_of(bytes),
-        size: bytes.len() as u64,
-    }
-}
-
-fn object_path(sha256: &Sha256Digest) -> String {
-    format!("{OBJECTS_PREFIX}{sha256}")
-}
-
 /// The outcome of [`verify_bundle`]: valid when `problems` is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BundleReport {
@@ -404,6 +303,107 @@ pub fn verify_bundle<R: Read>(reader: R, trusted_key: Option<VerifyingKey>) -> B
     report.files_checked = contents.files.len();
     check_contents(&contents, trusted_key, &mut report);
     report
+}
+
+/// Writes the archive's entries into `writer` and returns it after the end-of-archive marker.
+fn write_archive<S: EvidenceStore, W: Write>(
+    writer: W,
+    store: &S,
+    mtime: u64,
+    metadata_files: [(&str, &[u8]); 5],
+    objects: &BTreeMap<Sha256Digest, u64>,
+    object_bytes: &mut u64,
+) -> Result<W, EvidenceError> {
+    let mut archive = tar::Builder::new(writer);
+    for (path, bytes) in metadata_files {
+        let mut header = entry_header(bytes.len() as u64, mtime);
+        archive
+            .append_data(&mut header, path, bytes)
+            .map_err(bundle_write_error(path))?;
+    }
+    for (sha256, recorded_size) in objects {
+        let path = object_path(sha256);
+        let mut reader = store.open_verified(sha256)?;
+        if reader.len() != *recorded_size {
+            return Err(EvidenceError::SizeMismatch {
+                sha256: *sha256,
+                recorded: *recorded_size,
+                actual: reader.len(),
+            });
+        }
+        let mut header = entry_header(*recorded_size, mtime);
+        // The tar writer copies until the reader ends; the verified reader fails at that end
+        // if the content changed, which fails the export.
+        let appended = archive.append_data(&mut header, &path, &mut reader);
+        match (appended, reader.verdict()) {
+            (Ok(()), Verdict::Intact(digests)) if digests.size == *recorded_size => {
+                *object_bytes += digests.size;
+            }
+            (Ok(()), Verdict::Intact(digests)) => {
+                return Err(EvidenceError::SizeMismatch {
+                    sha256: *sha256,
+                    recorded: *recorded_size,
+                    actual: digests.size,
+                });
+            }
+            (_, Verdict::Mismatch { actual }) => {
+                return Err(EvidenceError::HashMismatch {
+                    expected: *sha256,
+                    actual: actual.sha256,
+                });
+            }
+            (Err(source), _) => return Err(bundle_write_error(&path)(source)),
+            (Ok(()), Verdict::Pending) => {
+                return Err(bundle_write_error(&path)(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the object was not read to its end",
+                )));
+            }
+        }
+    }
+    archive
+        .into_inner()
+        .map_err(bundle_write_error("the end of the archive"))
+}
+
+fn entry_header(size: u64, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_mode(0o444);
+    header.set_mtime(mtime);
+    header.set_uid(0);
+    header.set_gid(0);
+    header
+}
+
+fn bundle_write_error(path: &str) -> impl FnOnce(io::Error) -> EvidenceError {
+    let path = path.to_owned();
+    move |source| EvidenceError::BundleWrite { path, source }
+}
+
+fn custody_lines(custody: &[CustodyEntry]) -> Result<Vec<u8>, EvidenceError> {
+    let mut lines = Vec::new();
+    for entry in custody {
+        serde_json::to_writer(&mut lines, entry).map_err(|source| EvidenceError::Serialize {
+            what: "a custody entry",
+            source,
+        })?;
+        lines.push(b'\n');
+    }
+    Ok(lines)
+}
+
+fn manifest_file(path: &str, bytes: &[u8]) -> ManifestFile {
+    ManifestFile {
+        path: path.to_owned(),
+        sha256: sha256_of(bytes),
+        size: bytes.len() as u64,
+    }
+}
+
+fn object_path(sha256: &Sha256Digest) -> String {
+    format!("{OBJECTS_PREFIX}{sha256}")
 }
 
 /// What reading the archive found: every regular file's digests, and the bytes of the small

@@ -201,10 +201,6 @@ impl LocalDirStore {
     }
 }
 
-const OBJECTS_DIR: &str = "objects";
-const INCOMING_DIR: &str = "incoming";
-const PARTIAL_EXTENSION: &str = "partial";
-
 impl EvidenceStore for LocalDirStore {
     type Object = File;
 
@@ -468,6 +464,10 @@ impl<R: Read> Read for VerifiedReader<R> {
         }
     }
 }
+
+const OBJECTS_DIR: &str = "objects";
+const INCOMING_DIR: &str = "incoming";
+const PARTIAL_EXTENSION: &str = "partial";
 
 /// Removes its file when dropped: an ingest that fails or panics half-way leaves no partial
 /// file behind, and one that succeeds drops its partial file once the object is linked (a
