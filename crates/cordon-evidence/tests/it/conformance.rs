@@ -32,6 +32,11 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn concurrent_puts_of_the_same_content_store_it_once() {
+                suite::concurrent_puts_of_the_same_content_store_it_once($new_store);
+            }
+
+            #[test]
             fn evidence_over_the_size_limit_is_refused_naming_the_limit() {
                 suite::evidence_over_the_size_limit_is_refused_naming_the_limit($new_store);
             }
@@ -124,6 +129,24 @@ pub fn the_same_content_twice_is_one_object<G, S: EvidenceStore>(new_store: fn(u
     assert!(first.newly_stored);
     assert!(!second.newly_stored);
     assert_eq!(second.digests, first.digests);
+    assert_eq!(store.list().unwrap().len(), 1);
+}
+
+/// The server ingests on a blocking pool, so two uploads of the same image can race: both
+/// succeed, exactly one stores the object, and the object is intact.
+pub fn concurrent_puts_of_the_same_content_store_it_once<G, S: EvidenceStore + Sync>(new_store: fn(u64) -> (G, S)) {
+    let (_guard, store) = new_store(UNLIMITED);
+    let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let uploads: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| store.put(content.as_slice()).unwrap()))
+            .collect();
+        uploads.into_iter().map(|upload| upload.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|ingested| ingested.newly_stored).count(), 1);
+    let digests = Digests::of(&content);
+    assert!(results.iter().all(|ingested| ingested.digests == digests));
+    assert_eq!(store.verify(&digests.sha256).unwrap(), digests);
     assert_eq!(store.list().unwrap().len(), 1);
 }
 

@@ -9,6 +9,17 @@ use cordon_evidence::{EvidenceStore, LocalDirStore, StoreConfig};
 
 use crate::support::{FailingReader, PatternReader, new_store, new_store_with};
 
+/// The server shares one store between request handlers and streams downloads from blocking
+/// threads.
+#[test]
+fn the_store_and_its_readers_can_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+    assert_send_sync::<LocalDirStore>();
+    assert_send::<cordon_evidence::VerifiedReader<std::fs::File>>();
+    assert_send_sync::<cordon_evidence::EvidenceError>();
+}
+
 fn incoming_files(store: &LocalDirStore) -> usize {
     fs::read_dir(store.root().join("incoming")).unwrap().count()
 }
