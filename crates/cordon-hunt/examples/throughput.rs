@@ -22,12 +22,20 @@ impl Sink for Count {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
-    let split = arguments.iter().position(|argument| argument == "--").ok_or("usage: RULES... -- LOGS...")?;
+    let split = arguments
+        .iter()
+        .position(|argument| argument == "--")
+        .ok_or("usage: RULES... -- LOGS...")?;
     let rule_paths: Vec<PathBuf> = arguments[..split].iter().map(PathBuf::from).collect();
     let log_paths: Vec<PathBuf> = arguments[split + 1..].iter().map(PathBuf::from).collect();
     let started = Instant::now();
     let (rules, report) = RuleSet::load_files(&collect_rule_files(&rule_paths), &Mapping::builtin()?);
-    println!("rules: {} loaded, {} skipped, in {:?}", report.loaded, report.skipped.len(), started.elapsed());
+    println!(
+        "rules: {} loaded, {} skipped, in {:?}",
+        report.loaded,
+        report.skipped.len(),
+        started.elapsed()
+    );
     let (files, _) = discover_files(&log_paths);
     let started = Instant::now();
     let sink = Count(AtomicU64::new(0));

@@ -78,7 +78,10 @@ impl Text {
         } else {
             None
         };
-        Text { original: original.into(), lowercase }
+        Text {
+            original: original.into(),
+            lowercase,
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -144,7 +147,9 @@ pub struct Origin {
 
 impl Origin {
     pub fn new(path: &Path) -> Arc<Origin> {
-        Arc::new(Origin { path: path.display().to_string().into() })
+        Arc::new(Origin {
+            path: path.display().to_string().into(),
+        })
     }
 }
 
@@ -162,7 +167,13 @@ pub struct Event {
 
 impl Event {
     pub fn new(kind: LogKind, origin: Arc<Origin>, record_id: u64) -> Event {
-        Event { kind, origin, record_id, timestamp_ms: None, fields: Vec::with_capacity(32) }
+        Event {
+            kind,
+            origin,
+            record_id,
+            timestamp_ms: None,
+            fields: Vec::with_capacity(32),
+        }
     }
 
     pub fn push(&mut self, name: &str, value: FieldValue) {
@@ -177,7 +188,12 @@ impl Event {
     /// compare ASCII-case-insensitively, since log producers disagree on capitalisation.
     pub fn values<'event, 'name>(&'event self, name: &'name str) -> FieldValues<'event, 'name> {
         let exact = self.fields.iter().any(|(field, _)| &**field == name);
-        FieldValues { fields: &self.fields, name, exact, position: 0 }
+        FieldValues {
+            fields: &self.fields,
+            name,
+            exact,
+            position: 0,
+        }
     }
 
     /// The first value of a field.
@@ -187,7 +203,9 @@ impl Event {
 
     /// The first value of a field rendered as text, or an empty string.
     pub fn text(&self, name: &str) -> String {
-        self.first(name).map(|value| value.render().into_owned()).unwrap_or_default()
+        self.first(name)
+            .map(|value| value.render().into_owned())
+            .unwrap_or_default()
     }
 
     /// The host that produced the event, from the field each log kind uses for it.
@@ -242,7 +260,13 @@ mod tests {
         event.push("CommandLine", FieldValue::text("a"));
         assert_eq!(event.values("Image").count(), 1);
         assert_eq!(event.values("commandline").count(), 1);
-        assert_eq!(event.first("Image").map(|v| v.render_lowercase().into_owned()).as_deref(), Some("c:\\a.exe"));
+        assert_eq!(
+            event
+                .first("Image")
+                .map(|v| v.render_lowercase().into_owned())
+                .as_deref(),
+            Some("c:\\a.exe")
+        );
     }
 
     #[test]

@@ -99,13 +99,23 @@ pub fn level_rank(level: &str) -> u8 {
 }
 
 /// Runs rules and indicators over files.
-pub fn hunt(files: &[PathBuf], rules: &RuleSet, indicators: &IndicatorSet, options: &HuntOptions, sink: &dyn Sink) -> HuntSummary {
+pub fn hunt(
+    files: &[PathBuf],
+    rules: &RuleSet,
+    indicators: &IndicatorSet,
+    options: &HuntOptions,
+    sink: &dyn Sink,
+) -> HuntSummary {
     let progress = Progress::default();
     progress.files_total.store(files.len() as u64, Ordering::Relaxed);
     let unreadable = AtomicU64::new(0);
     let correlation_inputs = Mutex::new(Vec::new());
     let minimum_rank = options.minimum_level.as_deref().map(level_rank).unwrap_or(0);
-    let correlated_rules: Vec<usize> = rules.correlations().iter().flat_map(|correlation| correlation.rules.iter().copied()).collect();
+    let correlated_rules: Vec<usize> = rules
+        .correlations()
+        .iter()
+        .flat_map(|correlation| correlation.rules.iter().copied())
+        .collect();
     let stats = files
         .par_iter()
         .map(|path| {
@@ -160,7 +170,10 @@ pub fn hunt(files: &[PathBuf], rules: &RuleSet, indicators: &IndicatorSet, optio
                     .iter()
                     .cloned()
                     .zip(hit.group.iter().cloned())
-                    .chain([("count".to_owned(), hit.count.to_string()), ("first_seen".to_owned(), crate::time::format_timestamp_ms(hit.first_ms))])
+                    .chain([
+                        ("count".to_owned(), hit.count.to_string()),
+                        ("first_seen".to_owned(), crate::time::format_timestamp_ms(hit.first_ms)),
+                    ])
                     .collect(),
             });
         }
@@ -197,11 +210,18 @@ impl ReadObserver for Worker<'_> {
         self.matches.clear();
         self.rules.match_event(&event, &mut self.scratch, &mut self.matches);
         for found in self.matches.drain(..) {
-            let Some(meta) = self.rules.rule(found.rule) else { continue };
+            let Some(meta) = self.rules.rule(found.rule) else {
+                continue;
+            };
             if self.correlated_rules.contains(&found.rule)
                 && let Some(timestamp_ms) = event.timestamp_ms
             {
-                for correlation in self.rules.correlations().iter().filter(|correlation| correlation.rules.contains(&found.rule)) {
+                for correlation in self
+                    .rules
+                    .correlations()
+                    .iter()
+                    .filter(|correlation| correlation.rules.contains(&found.rule))
+                {
                     self.correlation_inputs.push(CorrelationInput {
                         rule: found.rule,
                         timestamp_ms,

@@ -166,13 +166,20 @@ pub fn parse_indicator_file(name: &str, text: &str) -> (Vec<Indicator>, Vec<Indi
             None => match IndicatorType::guess(line) {
                 Some(kind) => (kind, line),
                 None => {
-                    errors.push(IndicatorError { origin, reason: format!("cannot tell the type of `{line}`; write it as type:value") });
+                    errors.push(IndicatorError {
+                        origin,
+                        reason: format!("cannot tell the type of `{line}`; write it as type:value"),
+                    });
                     continue;
                 }
             },
         };
         match validate(kind, value) {
-            Ok(()) => indicators.push(Indicator { kind, value: value.to_owned(), origin }),
+            Ok(()) => indicators.push(Indicator {
+                kind,
+                value: value.to_owned(),
+                origin,
+            }),
             Err(reason) => errors.push(IndicatorError { origin, reason }),
         }
     }
@@ -187,8 +194,12 @@ fn validate(kind: IndicatorType, value: &str) -> Result<(), String> {
         IndicatorType::Cidr if value.parse::<ipnet::IpNet>().is_err() => bad("network"),
         IndicatorType::Md5 if value.len() != 32 || !value.bytes().all(|byte| byte.is_ascii_hexdigit()) => bad("MD5"),
         IndicatorType::Sha1 if value.len() != 40 || !value.bytes().all(|byte| byte.is_ascii_hexdigit()) => bad("SHA-1"),
-        IndicatorType::Sha256 if value.len() != 64 || !value.bytes().all(|byte| byte.is_ascii_hexdigit()) => bad("SHA-256"),
-        IndicatorType::Regex => regex::Regex::new(value).map(drop).map_err(|err| format!("invalid regex: {err}")),
+        IndicatorType::Sha256 if value.len() != 64 || !value.bytes().all(|byte| byte.is_ascii_hexdigit()) => {
+            bad("SHA-256")
+        }
+        IndicatorType::Regex => regex::Regex::new(value)
+            .map(drop)
+            .map_err(|err| format!("invalid regex: {err}")),
         _ if value.is_empty() => Err("empty indicator".to_owned()),
         _ => Ok(()),
     }
@@ -202,22 +213,39 @@ pub fn parse_stix_bundle(name: &str, text: &str) -> (Vec<Indicator>, Vec<Indicat
     let bundle: Value = match serde_json::from_str(text) {
         Ok(bundle) => bundle,
         Err(err) => {
-            errors.push(IndicatorError { origin: name.to_owned(), reason: format!("invalid json: {err}") });
+            errors.push(IndicatorError {
+                origin: name.to_owned(),
+                reason: format!("invalid json: {err}"),
+            });
             return (indicators, errors);
         }
     };
-    let objects = bundle.get("objects").and_then(Value::as_array).cloned().unwrap_or_default();
-    let comparison = regex::Regex::new(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*(=|MATCHES|LIKE)\s*'((?:[^'\\]|\\.)*)'").ok();
+    let objects = bundle
+        .get("objects")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let comparison =
+        regex::Regex::new(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*(=|MATCHES|LIKE)\s*'((?:[^'\\]|\\.)*)'").ok();
     for object in &objects {
         if object.get("type").and_then(Value::as_str) != Some("indicator") {
             continue;
         }
         let id = object.get("id").and_then(Value::as_str).unwrap_or(name);
-        if object.get("pattern_type").and_then(Value::as_str).is_some_and(|pattern_type| pattern_type != "stix") {
-            errors.push(IndicatorError { origin: id.to_owned(), reason: "only STIX patterns are supported".to_owned() });
+        if object
+            .get("pattern_type")
+            .and_then(Value::as_str)
+            .is_some_and(|pattern_type| pattern_type != "stix")
+        {
+            errors.push(IndicatorError {
+                origin: id.to_owned(),
+                reason: "only STIX patterns are supported".to_owned(),
+            });
             continue;
         }
-        let Some(pattern) = object.get("pattern").and_then(Value::as_str) else { continue };
+        let Some(pattern) = object.get("pattern").and_then(Value::as_str) else {
+            continue;
+        };
         let Some(comparison) = &comparison else { continue };
         let mut found = false;
         for capture in comparison.captures_iter(pattern) {
@@ -238,16 +266,25 @@ pub fn parse_stix_bundle(name: &str, text: &str) -> (Vec<Indicator>, Vec<Indicat
                 ("file", "hashes.SHA-1", _) => Some(IndicatorType::Sha1),
                 ("file", "hashes.SHA-256", _) => Some(IndicatorType::Sha256),
                 ("user-account", "user_id" | "account_login", _) => Some(IndicatorType::User),
-                ("network-traffic", _, _) | ("http-request-ext", _, _) if path.ends_with("User-Agent") => Some(IndicatorType::UserAgent),
+                ("network-traffic", _, _) | ("http-request-ext", _, _) if path.ends_with("User-Agent") => {
+                    Some(IndicatorType::UserAgent)
+                }
                 _ => None,
             };
             match kind {
                 Some(kind) if operator != "LIKE" => match validate(kind, &value) {
                     Ok(()) => {
                         found = true;
-                        indicators.push(Indicator { kind, value, origin: id.to_owned() });
+                        indicators.push(Indicator {
+                            kind,
+                            value,
+                            origin: id.to_owned(),
+                        });
                     }
-                    Err(reason) => errors.push(IndicatorError { origin: id.to_owned(), reason }),
+                    Err(reason) => errors.push(IndicatorError {
+                        origin: id.to_owned(),
+                        reason,
+                    }),
                 },
                 _ => errors.push(IndicatorError {
                     origin: id.to_owned(),
@@ -256,7 +293,10 @@ pub fn parse_stix_bundle(name: &str, text: &str) -> (Vec<Indicator>, Vec<Indicat
             }
         }
         if !found && !errors.iter().any(|error| error.origin == id) {
-            errors.push(IndicatorError { origin: id.to_owned(), reason: "pattern has no comparison Cordon can sweep for".to_owned() });
+            errors.push(IndicatorError {
+                origin: id.to_owned(),
+                reason: "pattern has no comparison Cordon can sweep for".to_owned(),
+            });
         }
     }
     (indicators, errors)
@@ -406,17 +446,28 @@ impl IndicatorSet {
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
                     .build(&literal_patterns)
-                    .map_err(|err| IndicatorError { origin: "indicators".to_owned(), reason: err.to_string() })?,
+                    .map_err(|err| IndicatorError {
+                        origin: "indicators".to_owned(),
+                        reason: err.to_string(),
+                    })?,
             )
         };
         let regexes = if regex_patterns.is_empty() {
             None
         } else {
-            let set = regex::RegexSet::new(&regex_patterns)
-                .map_err(|err| IndicatorError { origin: "indicators".to_owned(), reason: err.to_string() })?;
+            let set = regex::RegexSet::new(&regex_patterns).map_err(|err| IndicatorError {
+                origin: "indicators".to_owned(),
+                reason: err.to_string(),
+            })?;
             Some((set, regex_owner))
         };
-        Ok(IndicatorSet { indicators, literals, literal_owner, networks, regexes })
+        Ok(IndicatorSet {
+            indicators,
+            literals,
+            literal_owner,
+            networks,
+            regexes,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -439,8 +490,12 @@ impl IndicatorSet {
             let haystack = text.as_str();
             if let Some(automaton) = &self.literals {
                 for hit in automaton.find_overlapping_iter(haystack) {
-                    let Some(&indicator) = self.literal_owner.get(hit.pattern().as_usize()) else { continue };
-                    let Some(definition) = self.indicators.get(indicator) else { continue };
+                    let Some(&indicator) = self.literal_owner.get(hit.pattern().as_usize()) else {
+                        continue;
+                    };
+                    let Some(definition) = self.indicators.get(indicator) else {
+                        continue;
+                    };
                     if boundary_holds(definition.kind, haystack, hit.start(), hit.end()) {
                         found.push((indicator, field.to_owned(), haystack.to_owned()));
                     }
@@ -481,7 +536,9 @@ impl IndicatorSet {
                 continue;
             }
             previous = Some(indicator);
-            let Some(definition) = self.indicators.get(indicator) else { continue };
+            let Some(definition) = self.indicators.get(indicator) else {
+                continue;
+            };
             stats.record(indicator, event, &host);
             detections.push(Detection {
                 kind: DetectionKind::Indicator,
@@ -509,14 +566,22 @@ fn boundary_holds(kind: IndicatorType, haystack: &str, start: usize, end: usize)
     match kind {
         IndicatorType::Ipv4 => {
             let address_byte = |byte: Option<u8>| byte.is_some_and(|byte| byte.is_ascii_digit() || byte == b'.');
-            !address_byte(before) && !(address_byte(after) && !(after == Some(b'.') && !bytes.get(end + 1).is_some_and(u8::is_ascii_digit)))
+            // A trailing dot ends a sentence; a dot followed by a digit continues the address.
+            let continues = match after {
+                Some(b'.') => bytes.get(end + 1).is_some_and(u8::is_ascii_digit),
+                Some(byte) => byte.is_ascii_digit(),
+                None => false,
+            };
+            !address_byte(before) && !continues
         }
         IndicatorType::Ipv6 => {
             let address_byte = |byte: Option<u8>| byte.is_some_and(|byte| byte.is_ascii_hexdigit() || byte == b':');
             !address_byte(before) && !address_byte(after)
         }
         IndicatorType::Domain => {
-            let label_byte = |byte: Option<u8>| byte.is_some_and(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+            let label_byte = |byte: Option<u8>| {
+                byte.is_some_and(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+            };
             let continues = after == Some(b'.') && bytes.get(end + 1).is_some_and(u8::is_ascii_alphanumeric);
             !label_byte(before) && !label_byte(after) && !continues
         }
@@ -525,7 +590,8 @@ fn boundary_holds(kind: IndicatorType, haystack: &str, start: usize, end: usize)
             !hex(before) && !hex(after)
         }
         IndicatorType::Email | IndicatorType::AwsAccessKey => {
-            let part = |byte: Option<u8>| word(byte) || byte.is_some_and(|byte| byte == b'.' || byte == b'-' || byte == b'@');
+            let part =
+                |byte: Option<u8>| word(byte) || byte.is_some_and(|byte| byte == b'.' || byte == b'-' || byte == b'@');
             !part(before) && !word(after)
         }
         IndicatorType::User => start == 0 && end == bytes.len(),
@@ -550,15 +616,30 @@ mod tests {
 
     #[test]
     fn parses_typed_and_untyped_lines() {
-        let (indicators, errors) = parse_indicator_file("iocs.txt", "# c\nipv4:10.0.0.1\ndomain\tevil.com\n10.1.0.0/16\nd41d8cd98f00b204e9800998ecf8427e\nuser:alice\nnonsense value\nmd5:xyz\n");
+        let (indicators, errors) = parse_indicator_file(
+            "iocs.txt",
+            "# c\nipv4:10.0.0.1\ndomain\tevil.com\n10.1.0.0/16\nd41d8cd98f00b204e9800998ecf8427e\nuser:alice\nnonsense value\nmd5:xyz\n",
+        );
         let kinds: Vec<IndicatorType> = indicators.iter().map(|indicator| indicator.kind).collect();
-        assert_eq!(kinds, vec![IndicatorType::Ipv4, IndicatorType::Domain, IndicatorType::Cidr, IndicatorType::Md5, IndicatorType::User]);
+        assert_eq!(
+            kinds,
+            vec![
+                IndicatorType::Ipv4,
+                IndicatorType::Domain,
+                IndicatorType::Cidr,
+                IndicatorType::Md5,
+                IndicatorType::User
+            ]
+        );
         assert_eq!(errors.len(), 2);
     }
 
     #[test]
     fn boundaries_keep_false_hits_out() {
-        let (indicators, _) = parse_indicator_file("i", "ipv4:10.0.0.1\ndomain:evil.com\nuser:root\ncidr:192.168.0.0/16\nregex:^curl/7\\.\n");
+        let (indicators, _) = parse_indicator_file(
+            "i",
+            "ipv4:10.0.0.1\ndomain:evil.com\nuser:root\ncidr:192.168.0.0/16\nregex:^curl/7\\.\n",
+        );
         let set = IndicatorSet::new(indicators).unwrap();
         let mut stats = IndicatorStats::default();
         let hits = |fields: &[(&str, &str)], stats: &mut IndicatorStats| set.sweep(&event(fields), stats).len();

@@ -3,9 +3,10 @@
 //! a [`sink::Sink`].
 
 pub mod event;
-pub mod read;
-pub mod sigma;
-pub mod time;
+pub mod fuzzing;
 pub mod hunt;
 pub mod indicators;
+pub mod read;
 pub mod report;
+pub mod sigma;
+pub mod time;

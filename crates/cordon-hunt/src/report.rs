@@ -67,8 +67,14 @@ impl TimelineSink {
         let mut unreadable_files = self.unreadable_files.into_inner().unwrap_or_default();
         unreadable_files.sort();
         let mut indicator_summaries = self.summaries.into_inner().unwrap_or_default();
-        indicator_summaries.sort_by(|left, right| left.kind.cmp(&right.kind).then_with(|| left.value.cmp(&right.value)));
-        Timeline { detections, corrupt_records, unreadable_files, indicator_summaries }
+        indicator_summaries
+            .sort_by(|left, right| left.kind.cmp(&right.kind).then_with(|| left.value.cmp(&right.value)));
+        Timeline {
+            detections,
+            corrupt_records,
+            unreadable_files,
+            indicator_summaries,
+        }
     }
 }
 
@@ -132,8 +138,11 @@ pub fn attack_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
     let mut techniques = Vec::new();
     let mut tactics = Vec::new();
     for tag in tags {
-        let Some(rest) = tag.strip_prefix("attack.") else { continue };
-        let is_technique = rest.len() > 1 && rest.starts_with(['t', 'T']) && rest[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
+        let Some(rest) = tag.strip_prefix("attack.") else {
+            continue;
+        };
+        let is_technique =
+            rest.len() > 1 && rest.starts_with(['t', 'T']) && rest[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
         if is_technique {
             techniques.push(rest.to_ascii_uppercase());
         } else if !rest.starts_with(['g', 's']) || !rest[1..].chars().all(|c| c.is_ascii_digit()) {
@@ -144,7 +153,11 @@ pub fn attack_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
 }
 
 fn fields_text(fields: &[(String, String)]) -> String {
-    fields.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ")
+    fields
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn shorten(text: &str, limit: usize) -> String {
@@ -168,11 +181,26 @@ fn write_table(out: &mut dyn Write, detections: &[Detection]) -> std::io::Result
                 shorten(&detection.name, 60),
                 shorten(&techniques.join(","), 24),
                 shorten(&detection.host, 24),
-                shorten(&format!("{}#{} {}", short_path(&detection.source), detection.record_id, fields_text(&detection.fields)), 100),
+                shorten(
+                    &format!(
+                        "{}#{} {}",
+                        short_path(&detection.source),
+                        detection.record_id,
+                        fields_text(&detection.fields)
+                    ),
+                    100,
+                ),
             ]
         })
         .collect();
-    let headers = ["time (UTC)", "level", "detection", "att&ck", "host", "source#record fields"];
+    let headers = [
+        "time (UTC)",
+        "level",
+        "detection",
+        "att&ck",
+        "host",
+        "source#record fields",
+    ];
     let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row.iter()) {
@@ -207,7 +235,19 @@ fn write_csv(out: &mut dyn Write, detections: &[Detection]) -> std::io::Result<(
     let mut writer = csv::Writer::from_writer(out);
     let to_io = |err: csv::Error| std::io::Error::other(err.to_string());
     writer
-        .write_record(["time", "kind", "detection", "rule_id", "level", "attack_techniques", "attack_tactics", "host", "source", "record_id", "fields"])
+        .write_record([
+            "time",
+            "kind",
+            "detection",
+            "rule_id",
+            "level",
+            "attack_techniques",
+            "attack_tactics",
+            "host",
+            "source",
+            "record_id",
+            "fields",
+        ])
         .map_err(to_io)?;
     for detection in detections {
         let (techniques, tactics) = attack_tags(&detection.tags);
@@ -233,8 +273,11 @@ fn write_csv(out: &mut dyn Write, detections: &[Detection]) -> std::io::Result<(
 /// The JSON Lines form of a detection.
 pub fn detection_json(detection: &Detection) -> Value {
     let (techniques, tactics) = attack_tags(&detection.tags);
-    let fields: serde_json::Map<String, Value> =
-        detection.fields.iter().map(|(name, value)| (name.clone(), Value::String(value.clone()))).collect();
+    let fields: serde_json::Map<String, Value> = detection
+        .fields
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect();
     json!({
         "time": detection.timestamp_ms.map(format_timestamp_ms),
         "kind": kind_name(&detection.kind),
@@ -310,7 +353,11 @@ pub fn ocsf_detection_finding(detection: &Detection) -> Value {
 }
 
 /// Writes indicator summaries as a table or JSON Lines.
-pub fn write_indicator_summaries(out: &mut dyn Write, json_lines: bool, summaries: &[IndicatorSummary]) -> std::io::Result<()> {
+pub fn write_indicator_summaries(
+    out: &mut dyn Write,
+    json_lines: bool,
+    summaries: &[IndicatorSummary],
+) -> std::io::Result<()> {
     for summary in summaries {
         if json_lines {
             let value = json!({
@@ -331,9 +378,19 @@ pub fn write_indicator_summaries(out: &mut dyn Write, json_lines: bool, summarie
                 summary.kind.name(),
                 summary.value,
                 summary.count,
-                summary.first_seen_ms.map(format_timestamp_ms).unwrap_or_else(|| "-".to_owned()),
-                summary.last_seen_ms.map(format_timestamp_ms).unwrap_or_else(|| "-".to_owned()),
-                if summary.hosts.is_empty() { "-".to_owned() } else { summary.hosts.join(", ") },
+                summary
+                    .first_seen_ms
+                    .map(format_timestamp_ms)
+                    .unwrap_or_else(|| "-".to_owned()),
+                summary
+                    .last_seen_ms
+                    .map(format_timestamp_ms)
+                    .unwrap_or_else(|| "-".to_owned()),
+                if summary.hosts.is_empty() {
+                    "-".to_owned()
+                } else {
+                    summary.hosts.join(", ")
+                },
             )?;
         }
     }
@@ -382,6 +439,8 @@ mod tests {
         write_detections(&mut out, Format::Csv, &[detection(Some(0), "x")]).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("time,kind,detection"));
-        assert!(text.contains("1970-01-01T00:00:00.000Z,sigma,x,id,high,T1059.001,execution,pc,a.evtx,1,Image=C:\\x.exe"));
+        assert!(
+            text.contains("1970-01-01T00:00:00.000Z,sigma,x,id,high,T1059.001,execution,pc,a.evtx,1,Image=C:\\x.exe")
+        );
     }
 }

@@ -12,7 +12,10 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
         return Some(timestamp.as_millisecond());
     }
     if let Ok(civil) = text.parse::<jiff::civil::DateTime>() {
-        return civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|zoned| zoned.timestamp().as_millisecond());
+        return civil
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|zoned| zoned.timestamp().as_millisecond());
     }
     if text.bytes().all(|byte| byte.is_ascii_digit()) && (9..=13).contains(&text.len()) {
         let number: i64 = text.parse().ok()?;

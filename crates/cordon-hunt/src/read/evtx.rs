@@ -18,8 +18,15 @@ pub(super) enum EvtxInput {
 const FILE_HEADER_BYTES: u64 = 4096;
 const CHUNK_BYTES: u64 = 65536;
 
-pub(super) fn read_evtx(input: EvtxInput, origin: &Arc<Origin>, observer: &mut dyn ReadObserver) -> Result<(), ReadError> {
-    let invalid = |reason: String| ReadError::Evtx { path: origin.path.to_string(), reason };
+pub(super) fn read_evtx(
+    input: EvtxInput,
+    origin: &Arc<Origin>,
+    observer: &mut dyn ReadObserver,
+) -> Result<(), ReadError> {
+    let invalid = |reason: String| ReadError::Evtx {
+        path: origin.path.to_string(),
+        reason,
+    };
     match input {
         EvtxInput::File(file) => {
             let parser = EvtxParser::from_read_seek(file).map_err(|err| invalid(err.to_string()))?;
@@ -33,7 +40,11 @@ pub(super) fn read_evtx(input: EvtxInput, origin: &Arc<Origin>, observer: &mut d
     Ok(())
 }
 
-fn read_chunks<T: std::io::Read + std::io::Seek>(mut parser: EvtxParser<T>, origin: &Arc<Origin>, observer: &mut dyn ReadObserver) {
+fn read_chunks<T: std::io::Read + std::io::Seek>(
+    mut parser: EvtxParser<T>,
+    origin: &Arc<Origin>,
+    observer: &mut dyn ReadObserver,
+) {
     let settings = Arc::new(ParserSettings::new().num_threads(1));
     let corrupt = |offset: u64, reason: String| CorruptRecord {
         path: origin.path.to_string(),
@@ -80,7 +91,9 @@ fn read_chunks<T: std::io::Read + std::io::Seek>(mut parser: EvtxParser<T>, orig
                     event.record_id = record_id;
                     // The record header's time is zero in some exported logs; the event's own
                     // `TimeCreated` is what Windows shows, so it wins when present.
-                    let created = event.first("TimeCreated_SystemTime").and_then(|value| crate::time::parse_timestamp_ms(&value.render()));
+                    let created = event
+                        .first("TimeCreated_SystemTime")
+                        .and_then(|value| crate::time::parse_timestamp_ms(&value.render()));
                     event.timestamp_ms = created.or((timestamp_ms > 0).then_some(timestamp_ms));
                     observer.event(event);
                 }

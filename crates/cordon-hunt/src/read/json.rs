@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::evtx::scalar_value;
-use super::{CorruptRecord, OffsetUnit, ReadError, ReadOptions, ReadObserver};
+use super::{CorruptRecord, OffsetUnit, ReadError, ReadObserver, ReadOptions};
 use crate::event::{Event, LogKind, Origin};
 
 pub(super) fn read_json_document(
@@ -21,9 +21,14 @@ pub(super) fn read_json_document(
     reader
         .take(options.max_document_bytes)
         .read_to_end(&mut bytes)
-        .map_err(|source| ReadError::Io { path: origin.path.to_string(), source })?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|err| ReadError::Json { path: origin.path.to_string(), reason: err.to_string() })?;
+        .map_err(|source| ReadError::Io {
+            path: origin.path.to_string(),
+            source,
+        })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|err| ReadError::Json {
+        path: origin.path.to_string(),
+        reason: err.to_string(),
+    })?;
     match value {
         Value::Object(mut map) => match map.remove("Records") {
             Some(Value::Array(records)) => emit_all(records, origin, observer),
@@ -35,7 +40,10 @@ pub(super) fn read_json_document(
         },
         Value::Array(items) => emit_all(items, origin, observer),
         _ => {
-            return Err(ReadError::Json { path: origin.path.to_string(), reason: "top level is not an object or array".to_owned() });
+            return Err(ReadError::Json {
+                path: origin.path.to_string(),
+                reason: "top level is not an object or array".to_owned(),
+            });
         }
     }
     Ok(())
@@ -68,12 +76,20 @@ pub(super) fn read_json_lines(
         let read = (&mut reader)
             .take(options.max_line_bytes as u64 + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|source| ReadError::Io { path: origin.path.to_string(), source })?;
+            .map_err(|source| ReadError::Io {
+                path: origin.path.to_string(),
+                source,
+            })?;
         if read == 0 {
             break;
         }
         line_number += 1;
-        let corrupt = |reason: String| CorruptRecord { path: origin.path.to_string(), offset: line_number, unit: OffsetUnit::Line, reason };
+        let corrupt = |reason: String| CorruptRecord {
+            path: origin.path.to_string(),
+            offset: line_number,
+            unit: OffsetUnit::Line,
+            reason,
+        };
         if line.len() > options.max_line_bytes {
             observer.corrupt_record(corrupt("line too long".to_owned()));
             skip_rest_of_line(&mut reader)?;
@@ -101,7 +117,10 @@ pub(super) fn read_json_lines(
 
 fn skip_rest_of_line(reader: &mut impl BufRead) -> Result<(), ReadError> {
     loop {
-        let buffer = reader.fill_buf().map_err(|source| ReadError::Io { path: String::new(), source })?;
+        let buffer = reader.fill_buf().map_err(|source| ReadError::Io {
+            path: String::new(),
+            source,
+        })?;
         if buffer.is_empty() {
             return Ok(());
         }
@@ -140,8 +159,20 @@ pub fn event_from_object(map: &Map<String, Value>, record_id: u64, origin: &Arc<
     }
     let time_fields: &[&str] = match kind {
         LogKind::CloudTrail => &["eventTime"],
-        LogKind::KubernetesAudit => &["requestReceivedTimestamp", "stageTimestamp", "metadata.creationTimestamp"],
-        _ => &["@timestamp", "timestamp", "time", "eventTime", "published", "date", "ts"],
+        LogKind::KubernetesAudit => &[
+            "requestReceivedTimestamp",
+            "stageTimestamp",
+            "metadata.creationTimestamp",
+        ],
+        _ => &[
+            "@timestamp",
+            "timestamp",
+            "time",
+            "eventTime",
+            "published",
+            "date",
+            "ts",
+        ],
     };
     event.timestamp_ms = time_fields.iter().find_map(|field| {
         let value = event.first(field)?;

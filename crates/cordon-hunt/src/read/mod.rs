@@ -92,7 +92,11 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> ReadOptions {
-        ReadOptions { max_document_bytes: 2 << 30, max_line_bytes: 16 << 20, syslog_year: 1970 }
+        ReadOptions {
+            max_document_bytes: 2 << 30,
+            max_line_bytes: 16 << 20,
+            syslog_year: 1970,
+        }
     }
 }
 
@@ -110,7 +114,10 @@ fn walk(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ReadError>) {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(source) => {
-            errors.push(ReadError::Open { path: path.display().to_string(), source });
+            errors.push(ReadError::Open {
+                path: path.display().to_string(),
+                source,
+            });
             return;
         }
     };
@@ -124,11 +131,16 @@ fn walk(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ReadError>) {
     let entries = match std::fs::read_dir(path) {
         Ok(entries) => entries,
         Err(source) => {
-            errors.push(ReadError::Open { path: path.display().to_string(), source });
+            errors.push(ReadError::Open {
+                path: path.display().to_string(),
+                source,
+            });
             return;
         }
     };
-    let mut children: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
+    let mut children: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
     children.sort();
     for child in children {
         walk(&child, files, errors);
@@ -141,26 +153,46 @@ const EVTX_MAGIC: &[u8] = b"ElfFile\0";
 /// Reads one file of any supported format, gzip-compressed or not.
 pub fn read_file(path: &Path, options: ReadOptions, observer: &mut dyn ReadObserver) -> Result<Format, ReadError> {
     let display = || path.display().to_string();
-    let mut file = File::open(path).map_err(|source| ReadError::Open { path: display(), source })?;
+    let mut file = File::open(path).map_err(|source| ReadError::Open {
+        path: display(),
+        source,
+    })?;
     let mut magic = [0u8; 8];
-    let magic_len = read_prefix(&mut file, &mut magic).map_err(|source| ReadError::Io { path: display(), source })?;
+    let magic_len = read_prefix(&mut file, &mut magic).map_err(|source| ReadError::Io {
+        path: display(),
+        source,
+    })?;
     let origin = Origin::new(path);
     if magic[..magic_len].starts_with(&GZIP_MAGIC) {
-        let file = File::open(path).map_err(|source| ReadError::Open { path: display(), source })?;
+        let file = File::open(path).map_err(|source| ReadError::Open {
+            path: display(),
+            source,
+        })?;
         let decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
         return read_stream(BufReader::with_capacity(1 << 16, decoder), origin, options, observer);
     }
     if magic[..magic_len] == *EVTX_MAGIC {
-        let file = File::open(path).map_err(|source| ReadError::Open { path: display(), source })?;
+        let file = File::open(path).map_err(|source| ReadError::Open {
+            path: display(),
+            source,
+        })?;
         evtx::read_evtx(evtx::EvtxInput::File(file), &origin, observer)?;
         return Ok(Format::Evtx);
     }
-    let file = File::open(path).map_err(|source| ReadError::Open { path: display(), source })?;
+    let file = File::open(path).map_err(|source| ReadError::Open {
+        path: display(),
+        source,
+    })?;
     read_stream(BufReader::with_capacity(1 << 16, file), origin, options, observer)
 }
 
 /// Reads any supported format from a byte slice, as fuzz targets and tests do.
-pub fn read_bytes(name: &str, bytes: &[u8], options: ReadOptions, observer: &mut dyn ReadObserver) -> Result<Format, ReadError> {
+pub fn read_bytes(
+    name: &str,
+    bytes: &[u8],
+    options: ReadOptions,
+    observer: &mut dyn ReadObserver,
+) -> Result<Format, ReadError> {
     let origin = Arc::new(Origin { path: name.into() });
     if bytes.starts_with(&GZIP_MAGIC) {
         let decoder = flate2::read::MultiGzDecoder::new(bytes);
@@ -189,8 +221,10 @@ fn read_stream(
     observer: &mut dyn ReadObserver,
 ) -> Result<Format, ReadError> {
     let mut head = vec![0u8; 4096];
-    let head_len =
-        read_prefix(&mut reader, &mut head).map_err(|source| ReadError::Io { path: origin.path.to_string(), source })?;
+    let head_len = read_prefix(&mut reader, &mut head).map_err(|source| ReadError::Io {
+        path: origin.path.to_string(),
+        source,
+    })?;
     head.truncate(head_len);
     let sniffed = head.clone();
     let chained = BufReader::with_capacity(1 << 16, std::io::Cursor::new(head).chain(reader));
@@ -204,14 +238,19 @@ fn dispatch(
     options: ReadOptions,
     observer: &mut dyn ReadObserver,
 ) -> Result<Format, ReadError> {
-    let format = sniff(head).ok_or_else(|| ReadError::UnknownFormat { path: origin.path.to_string() })?;
+    let format = sniff(head).ok_or_else(|| ReadError::UnknownFormat {
+        path: origin.path.to_string(),
+    })?;
     match format {
         Format::Evtx => {
             let mut buffer = Vec::new();
             reader
                 .take(options.max_document_bytes)
                 .read_to_end(&mut buffer)
-                .map_err(|source| ReadError::Io { path: origin.path.to_string(), source })?;
+                .map_err(|source| ReadError::Io {
+                    path: origin.path.to_string(),
+                    source,
+                })?;
             evtx::read_evtx(evtx::EvtxInput::Buffer(buffer), &origin, observer)?;
         }
         Format::JsonDocument => json::read_json_document(reader, &origin, options, observer)?,
@@ -238,7 +277,11 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
         let first_is_complete = serde_json::from_str::<serde_json::Value>(first_line).is_ok();
         let rest = trimmed[first_line.len()..].trim_start();
         if first_is_complete {
-            return Some(if rest.is_empty() { Format::JsonDocument } else { Format::JsonLines });
+            return Some(if rest.is_empty() {
+                Format::JsonDocument
+            } else {
+                Format::JsonLines
+            });
         }
         return Some(Format::JsonDocument);
     }
@@ -262,8 +305,14 @@ mod tests {
         assert_eq!(sniff(b"{\"Records\": [\n{\"a\":1}]}"), Some(Format::JsonDocument));
         assert_eq!(sniff(b"{\"a\":1}\n{\"a\":2}\n"), Some(Format::JsonLines));
         assert_eq!(sniff(b"{\"a\":1}\n"), Some(Format::JsonDocument));
-        assert_eq!(sniff(b"<34>1 2003-10-11T22:14:15.003Z mymachine su - ID47 - msg"), Some(Format::Syslog));
-        assert_eq!(sniff(b"Mar  3 10:00:01 host sshd[12]: Accepted password for root"), Some(Format::Syslog));
+        assert_eq!(
+            sniff(b"<34>1 2003-10-11T22:14:15.003Z mymachine su - ID47 - msg"),
+            Some(Format::Syslog)
+        );
+        assert_eq!(
+            sniff(b"Mar  3 10:00:01 host sshd[12]: Accepted password for root"),
+            Some(Format::Syslog)
+        );
         assert_eq!(sniff(b"time,user,action\n1,2,3\n"), Some(Format::Csv));
         assert_eq!(sniff(b"\x00\x01\x02garbage"), None);
     }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::{CorruptRecord, OffsetUnit, ReadError, ReadObserver, ReadOptions};
 use crate::event::{Event, FieldValue, LogKind, Origin};
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 pub(super) fn looks_like_syslog(line: &str) -> bool {
     if looks_like_cisco(line) {
@@ -19,7 +21,10 @@ pub(super) fn looks_like_syslog(line: &str) -> bool {
         return true;
     }
     month_number(rest).is_some() && rest.len() > 15 && rest.as_bytes().get(9) == Some(&b':')
-        || rest.get(..4).is_some_and(|year| year.bytes().all(|b| b.is_ascii_digit())) && rest.as_bytes().get(10) == Some(&b'T')
+        || rest
+            .get(..4)
+            .is_some_and(|year| year.bytes().all(|b| b.is_ascii_digit()))
+            && rest.as_bytes().get(10) == Some(&b'T')
 }
 
 /// Cisco IOS logging: `[host] [sequence:] [*]Mmm dd hh:mm:ss[.mmm]: %FACILITY-SEVERITY-MNEMONIC: text`.
@@ -27,7 +32,10 @@ fn looks_like_cisco(line: &str) -> bool {
     let Some(percent) = line.find(": %") else { return false };
     let tag = line[percent + 3..].split(':').next().unwrap_or_default();
     let parts: Vec<&str> = tag.split('-').collect();
-    parts.len() >= 3 && parts.get(1).is_some_and(|severity| severity.len() == 1 && severity.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() >= 3
+        && parts
+            .get(1)
+            .is_some_and(|severity| severity.len() == 1 && severity.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn strip_priority(line: &str) -> Option<(u16, &str)> {
@@ -42,7 +50,10 @@ fn strip_priority(line: &str) -> Option<(u16, &str)> {
 
 fn month_number(text: &str) -> Option<i8> {
     let month = text.get(..3)?;
-    MONTHS.iter().position(|name| *name == month).map(|index| index as i8 + 1)
+    MONTHS
+        .iter()
+        .position(|name| *name == month)
+        .map(|index| index as i8 + 1)
 }
 
 pub(super) fn read_syslog(
@@ -58,7 +69,10 @@ pub(super) fn read_syslog(
         let read = (&mut reader)
             .take(options.max_line_bytes as u64 + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|source| ReadError::Io { path: origin.path.to_string(), source })?;
+            .map_err(|source| ReadError::Io {
+                path: origin.path.to_string(),
+                source,
+            })?;
         if read == 0 {
             break;
         }
@@ -119,7 +133,12 @@ fn parse_5424<'line>(event: &mut Event, rest: &'line str) -> Option<&'line str> 
     let message_id = parts.next()?;
     let remainder = parts.next().unwrap_or_default();
     event.timestamp_ms = crate::time::parse_timestamp_ms(timestamp);
-    for (name, value) in [("host", host), ("program", app), ("pid", process_id), ("msgid", message_id)] {
+    for (name, value) in [
+        ("host", host),
+        ("program", app),
+        ("pid", process_id),
+        ("msgid", message_id),
+    ] {
         if value != "-" {
             event.push(name, FieldValue::text(value));
         }
@@ -170,7 +189,10 @@ fn parse_3164<'line>(event: &mut Event, rest: &'line str, year: i16) -> Option<&
         let mut pieces = clock.split(':').map(|piece| piece.parse::<i8>().ok());
         let (hour, minute, second) = (pieces.next()??, pieces.next()??, pieces.next()??);
         let civil = jiff::civil::DateTime::new(year, month, day, hour, minute, second, 0).ok()?;
-        let millis = civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|zoned| zoned.timestamp().as_millisecond());
+        let millis = civil
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|zoned| zoned.timestamp().as_millisecond());
         (millis, rest.get(15..)?.trim_start())
     } else {
         // Some daemons write an RFC 3339 timestamp in 3164 framing.
@@ -199,10 +221,18 @@ fn parse_3164<'line>(event: &mut Event, rest: &'line str, year: i16) -> Option<&
 /// Extracts the user, source address and outcome of sshd and sudo messages.
 fn add_auth_fields(event: &mut Event, message: &str) {
     let words: Vec<&str> = message.split_whitespace().collect();
-    let after = |word: &str| words.iter().position(|candidate| *candidate == word).and_then(|index| words.get(index + 1).copied());
+    let after = |word: &str| {
+        words
+            .iter()
+            .position(|candidate| *candidate == word)
+            .and_then(|index| words.get(index + 1).copied())
+    };
     let outcome = if message.starts_with("Accepted ") {
         Some("success")
-    } else if message.starts_with("Failed ") || message.starts_with("Invalid user") || message.contains("authentication failure") {
+    } else if message.starts_with("Failed ")
+        || message.starts_with("Invalid user")
+        || message.contains("authentication failure")
+    {
         Some("failure")
     } else {
         None
@@ -213,7 +243,11 @@ fn add_auth_fields(event: &mut Event, message: &str) {
             words.get(2).copied()
         } else if let Some(index) = words.iter().position(|word| *word == "for") {
             let next = words.get(index + 1).copied();
-            if next == Some("invalid") { words.get(index + 3).copied() } else { next }
+            if next == Some("invalid") {
+                words.get(index + 3).copied()
+            } else {
+                next
+            }
         } else {
             None
         };
@@ -242,19 +276,30 @@ mod tests {
     use super::*;
 
     fn origin() -> Arc<Origin> {
-        Arc::new(Origin { path: "auth.log".into() })
+        Arc::new(Origin {
+            path: "auth.log".into(),
+        })
     }
 
     #[test]
     fn auth_log_line_gets_sshd_fields() {
-        let event = parse_line("Mar  3 10:00:01 web1 sshd[1234]: Failed password for invalid user admin from 10.0.0.5 port 2222 ssh2", 2024, &origin(), 1).unwrap();
+        let event = parse_line(
+            "Mar  3 10:00:01 web1 sshd[1234]: Failed password for invalid user admin from 10.0.0.5 port 2222 ssh2",
+            2024,
+            &origin(),
+            1,
+        )
+        .unwrap();
         assert_eq!(event.text("host"), "web1");
         assert_eq!(event.text("program"), "sshd");
         assert_eq!(event.text("pid"), "1234");
         assert_eq!(event.text("user"), "admin");
         assert_eq!(event.text("source_ip"), "10.0.0.5");
         assert_eq!(event.text("outcome"), "failure");
-        assert_eq!(event.timestamp_ms, crate::time::parse_timestamp_ms("2024-03-03T10:00:01Z"));
+        assert_eq!(
+            event.timestamp_ms,
+            crate::time::parse_timestamp_ms("2024-03-03T10:00:01Z")
+        );
     }
 
     #[test]
@@ -268,7 +313,9 @@ mod tests {
 
     #[test]
     fn cisco_lines_are_recognised() {
-        assert!(looks_like_syslog("172.16.5.10 6705: Feb 17 13:40:03.673: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:no shutdown"));
+        assert!(looks_like_syslog(
+            "172.16.5.10 6705: Feb 17 13:40:03.673: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:no shutdown"
+        ));
         assert!(!looks_like_syslog("# A readme"));
     }
 

@@ -27,10 +27,18 @@ pub struct FieldTest {
 pub enum FieldTestKind {
     /// Each entry is one value of the rule with the variants its modifiers expanded it to; the
     /// test passes when any (or, with `all`, every) entry matches some value of the field.
-    Values { values: Vec<Vec<ValueMatcher>>, all: bool, null_allowed: bool },
+    Values {
+        values: Vec<Vec<ValueMatcher>>,
+        all: bool,
+        null_allowed: bool,
+    },
     Exists(bool),
     /// `fieldref`: the field compared with another field of the same event.
-    FieldReference { other: Box<str>, position: Position, cased: bool },
+    FieldReference {
+        other: Box<str>,
+        position: Position,
+        cased: bool,
+    },
 }
 
 /// One map of a selection (all its field tests must pass) or a keyword list.
@@ -74,14 +82,21 @@ impl Detection {
 
     fn evaluate(&self, node: &Node, event: &Event) -> bool {
         match node {
-            Node::Selection(index) => self.selections.get(*index).is_some_and(|selection| selection_matches(selection, event)),
+            Node::Selection(index) => self
+                .selections
+                .get(*index)
+                .is_some_and(|selection| selection_matches(selection, event)),
             Node::Not(inner) => !self.evaluate(inner, event),
             Node::And(children) => children.iter().all(|child| self.evaluate(child, event)),
             Node::Or(children) => children.iter().any(|child| self.evaluate(child, event)),
             Node::AtLeast(quantity, indexes) => {
                 let mut count = 0;
                 for index in indexes {
-                    if self.selections.get(*index).is_some_and(|selection| selection_matches(selection, event)) {
+                    if self
+                        .selections
+                        .get(*index)
+                        .is_some_and(|selection| selection_matches(selection, event))
+                    {
                         count += 1;
                         if count >= *quantity {
                             return true;
@@ -117,7 +132,9 @@ impl Detection {
             Node::Or(children) => union_all(children.iter().map(|child| self.required_ids(child))),
             Node::AtLeast(quantity, indexes) => {
                 if *quantity == indexes.len() {
-                    self.required_ids(&Node::And(indexes.iter().map(|index| Node::Selection(*index)).collect()))
+                    self.required_ids(&Node::And(
+                        indexes.iter().map(|index| Node::Selection(*index)).collect(),
+                    ))
                 } else {
                     union_all(indexes.iter().map(|index| self.required_ids(&Node::Selection(*index))))
                 }
@@ -146,7 +163,11 @@ fn selection_event_ids(selection: &Selection) -> Option<Vec<i64>> {
                 return None;
             }
             match &test.kind {
-                FieldTestKind::Values { values, all: false, null_allowed: false } => {
+                FieldTestKind::Values {
+                    values,
+                    all: false,
+                    null_allowed: false,
+                } => {
                     let mut ids = Vec::new();
                     for variants in values {
                         for matcher in variants {
@@ -170,20 +191,36 @@ fn selection_matches(selection: &Selection, event: &Event) -> bool {
         Alternative::AllOf(tests) => tests.iter().all(|test| field_test_matches(test, event)),
         Alternative::Keywords { values, all } => {
             let value_found = |variants: &Vec<ValueMatcher>| {
-                event.fields().any(|(_, value)| variants.iter().any(|matcher| matcher.is_match(value)))
+                event
+                    .fields()
+                    .any(|(_, value)| variants.iter().any(|matcher| matcher.is_match(value)))
             };
-            if *all { values.iter().all(value_found) } else { values.iter().any(value_found) }
+            if *all {
+                values.iter().all(value_found)
+            } else {
+                values.iter().any(value_found)
+            }
         }
     })
 }
 
 fn field_test_matches(test: &FieldTest, event: &Event) -> bool {
     match &test.kind {
-        FieldTestKind::Values { values, all, null_allowed } => {
+        FieldTestKind::Values {
+            values,
+            all,
+            null_allowed,
+        } => {
             let check = |variants: &Vec<ValueMatcher>| {
-                event.values(&test.field).any(|value| variants.iter().any(|matcher| matcher.is_match(value)))
+                event
+                    .values(&test.field)
+                    .any(|value| variants.iter().any(|matcher| matcher.is_match(value)))
             };
-            let matched = if *all { values.iter().all(check) } else { values.iter().any(check) };
+            let matched = if *all {
+                values.iter().all(check)
+            } else {
+                values.iter().any(check)
+            };
             if matched {
                 return true;
             }
@@ -198,7 +235,13 @@ fn field_test_matches(test: &FieldTest, event: &Event) -> bool {
         }
         FieldTestKind::Exists(expected) => event.values(&test.field).next().is_some() == *expected,
         FieldTestKind::FieldReference { other, position, cased } => {
-            let render = |value: &FieldValue| if *cased { value.render().into_owned() } else { value.render_lowercase().into_owned() };
+            let render = |value: &FieldValue| {
+                if *cased {
+                    value.render().into_owned()
+                } else {
+                    value.render_lowercase().into_owned()
+                }
+            };
             event.values(&test.field).any(|value| {
                 let haystack = render(value);
                 event.values(other).any(|reference| {
@@ -234,7 +277,9 @@ pub fn compile_detection(detection: &serde_yaml::Mapping, renamer: &dyn FieldRen
                 }
                 _ => return Err("condition is not a string".to_owned()),
             },
-            "timeframe" => return Err("`timeframe` aggregation rules are not supported (use correlation rules)".to_owned()),
+            "timeframe" => {
+                return Err("`timeframe` aggregation rules are not supported (use correlation rules)".to_owned());
+            }
             _ => {
                 let selection = compile_selection(name, value, renamer)?;
                 for alternative in &selection.alternatives {
@@ -258,8 +303,16 @@ pub fn compile_detection(detection: &serde_yaml::Mapping, renamer: &dyn FieldRen
     for text in &conditions {
         nodes.push(resolve(&parse_condition(text)?, &names)?);
     }
-    let condition = if nodes.len() == 1 { nodes.remove(0) } else { Node::Or(nodes) };
-    Ok(Detection { selections, condition, fields })
+    let condition = if nodes.len() == 1 {
+        nodes.remove(0)
+    } else {
+        Node::Or(nodes)
+    };
+    Ok(Detection {
+        selections,
+        condition,
+        fields,
+    })
 }
 
 fn resolve(condition: &Condition, names: &[&str]) -> Result<Node, String> {
@@ -267,14 +320,33 @@ fn resolve(condition: &Condition, names: &[&str]) -> Result<Node, String> {
         Condition::Selection(name) => {
             if name.contains('*') {
                 // A bare pattern reads as `1 of pattern` in some rules.
-                return resolve(&Condition::Of { quantity: Quantity::AtLeast(1), pattern: name.clone() }, names);
+                return resolve(
+                    &Condition::Of {
+                        quantity: Quantity::AtLeast(1),
+                        pattern: name.clone(),
+                    },
+                    names,
+                );
             }
-            let index = names.iter().position(|candidate| candidate == name).ok_or_else(|| format!("condition names unknown selection `{name}`"))?;
+            let index = names
+                .iter()
+                .position(|candidate| candidate == name)
+                .ok_or_else(|| format!("condition names unknown selection `{name}`"))?;
             Node::Selection(index)
         }
         Condition::Not(inner) => Node::Not(Box::new(resolve(inner, names)?)),
-        Condition::And(children) => Node::And(children.iter().map(|child| resolve(child, names)).collect::<Result<_, _>>()?),
-        Condition::Or(children) => Node::Or(children.iter().map(|child| resolve(child, names)).collect::<Result<_, _>>()?),
+        Condition::And(children) => Node::And(
+            children
+                .iter()
+                .map(|child| resolve(child, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        Condition::Or(children) => Node::Or(
+            children
+                .iter()
+                .map(|child| resolve(child, names))
+                .collect::<Result<_, _>>()?,
+        ),
         Condition::Of { quantity, pattern } => {
             let indexes: Vec<usize> = names
                 .iter()
@@ -306,13 +378,22 @@ fn compile_selection(name: &str, value: &Yaml, renamer: &dyn FieldRenamer) -> Re
                 }
             }
             if !keywords.is_empty() {
-                alternatives.push(Alternative::Keywords { values: keywords, all: false });
+                alternatives.push(Alternative::Keywords {
+                    values: keywords,
+                    all: false,
+                });
             }
         }
         Yaml::Null => return Err(format!("selection `{name}` is empty")),
-        scalar => alternatives.push(Alternative::Keywords { values: vec![compile_value(scalar, &Modifiers::keyword())?], all: false }),
+        scalar => alternatives.push(Alternative::Keywords {
+            values: vec![compile_value(scalar, &Modifiers::keyword())?],
+            all: false,
+        }),
     }
-    Ok(Selection { name: name.to_owned(), alternatives })
+    Ok(Selection {
+        name: name.to_owned(),
+        alternatives,
+    })
 }
 
 fn compile_map(map: &serde_yaml::Mapping, renamer: &dyn FieldRenamer) -> Result<Alternative, String> {
@@ -332,12 +413,17 @@ fn compile_map(map: &serde_yaml::Mapping, renamer: &dyn FieldRenamer) -> Result<
         };
         if field.is_empty() {
             // `|contains: [...]` without a field is a keyword search with modifiers.
-            let compiled = values.iter().map(|value| compile_value(value, &modifiers)).collect::<Result<_, _>>()?;
-            return Ok(Alternative::Keywords { values: compiled, all: modifiers.all });
+            let compiled = values
+                .iter()
+                .map(|value| compile_value(value, &modifiers))
+                .collect::<Result<_, _>>()?;
+            return Ok(Alternative::Keywords {
+                values: compiled,
+                all: modifiers.all,
+            });
         }
         let field: Box<str> = renamer.rename(field).into();
-        let kind = if let Some(expected) = modifiers.exists {
-            let _ = expected;
+        let kind = if modifiers.exists {
             let wanted = match values.as_slice() {
                 [Yaml::Bool(wanted)] => *wanted,
                 [Yaml::String(text)] if text.eq_ignore_ascii_case("true") || text.eq_ignore_ascii_case("false") => {
@@ -361,7 +447,11 @@ fn compile_map(map: &serde_yaml::Mapping, renamer: &dyn FieldRenamer) -> Result<
             for value in values.iter().filter(|value| !value.is_null()) {
                 compiled.push(compile_value(value, &modifiers)?);
             }
-            FieldTestKind::Values { values: compiled, all: modifiers.all, null_allowed }
+            FieldTestKind::Values {
+                values: compiled,
+                all: modifiers.all,
+                null_allowed,
+            }
         };
         tests.push(FieldTest { field, kind });
     }
@@ -377,7 +467,7 @@ struct Modifiers {
     regex: Option<String>,
     transforms: Vec<Transform>,
     cidr: bool,
-    exists: Option<()>,
+    exists: bool,
     field_reference: bool,
     comparison: Option<Comparison>,
 }
@@ -399,14 +489,17 @@ impl Modifiers {
             regex: None,
             transforms: Vec::new(),
             cidr: false,
-            exists: None,
+            exists: false,
             field_reference: false,
             comparison: None,
         }
     }
 
     fn parse<'text>(names: impl Iterator<Item = &'text str>) -> Result<Modifiers, String> {
-        let mut modifiers = Modifiers { position: Position::Whole, ..Modifiers::keyword() };
+        let mut modifiers = Modifiers {
+            position: Position::Whole,
+            ..Modifiers::keyword()
+        };
         for name in names {
             match name {
                 "contains" => modifiers.position = Position::Contains,
@@ -425,13 +518,17 @@ impl Modifiers {
                 "base64" => modifiers.transforms.push(Transform::Base64),
                 "base64offset" => modifiers.transforms.push(Transform::Base64Offset),
                 "cidr" => modifiers.cidr = true,
-                "exists" => modifiers.exists = Some(()),
+                "exists" => modifiers.exists = true,
                 "fieldref" => modifiers.field_reference = true,
                 "lt" => modifiers.comparison = Some(Comparison::Less),
                 "lte" => modifiers.comparison = Some(Comparison::LessOrEqual),
                 "gt" => modifiers.comparison = Some(Comparison::Greater),
                 "gte" => modifiers.comparison = Some(Comparison::GreaterOrEqual),
-                "expand" => return Err("the `expand` modifier needs placeholder values, which Cordon does not have".to_owned()),
+                "expand" => {
+                    return Err(
+                        "the `expand` modifier needs placeholder values, which Cordon does not have".to_owned(),
+                    );
+                }
                 other => return Err(format!("unknown modifier `{other}`")),
             }
         }
@@ -508,7 +605,9 @@ fn compile_value(value: &Yaml, modifiers: &Modifiers) -> Result<Vec<ValueMatcher
                 Transform::Windash => next.extend(windash(variant)),
                 Transform::Utf16(encoding) => next.push(encode_utf16(variant, *encoding)),
                 Transform::Base64 => next.push(base64_whole(variant).ok_or("`base64` cannot encode wildcards")?),
-                Transform::Base64Offset => next.extend(base64_offsets(variant).ok_or("`base64offset` cannot encode wildcards")?),
+                Transform::Base64Offset => {
+                    next.extend(base64_offsets(variant).ok_or("`base64offset` cannot encode wildcards")?)
+                }
             }
         }
         variants = next;

@@ -10,7 +10,10 @@ pub enum Condition {
     Or(Vec<Condition>),
     /// `N of pattern` (`1 of`, `any of`) or `all of pattern`; `them` is the pattern `*` but
     /// leaves out selections whose name starts with `_`.
-    Of { quantity: Quantity, pattern: String },
+    Of {
+        quantity: Quantity,
+        pattern: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,10 +79,17 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 /// Parses a condition string.
 pub fn parse_condition(text: &str) -> Result<Condition, String> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, position: 0, depth: 0 };
+    let mut parser = Parser {
+        tokens,
+        position: 0,
+        depth: 0,
+    };
     let condition = parser.or()?;
     if parser.position != parser.tokens.len() {
-        return Err(format!("unexpected token {:?} in condition", parser.tokens[parser.position]));
+        return Err(format!(
+            "unexpected token {:?} in condition",
+            parser.tokens[parser.position]
+        ));
     }
     Ok(condition)
 }
@@ -109,7 +119,11 @@ impl Parser {
             self.position += 1;
             terms.push(self.and()?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Condition::Or(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Condition::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Condition, String> {
@@ -118,7 +132,11 @@ impl Parser {
             self.position += 1;
             terms.push(self.unary()?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Condition::And(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Condition::And(terms)
+        })
     }
 
     fn unary(&mut self) -> Result<Condition, String> {
@@ -184,7 +202,10 @@ mod tests {
     fn precedence_is_not_and_or() {
         assert_eq!(
             parse_condition("a or not b and c").unwrap(),
-            Condition::Or(vec![selection("a"), Condition::And(vec![Condition::Not(Box::new(selection("b"))), selection("c")])])
+            Condition::Or(vec![
+                selection("a"),
+                Condition::And(vec![Condition::Not(Box::new(selection("b"))), selection("c")])
+            ])
         );
     }
 
@@ -194,8 +215,14 @@ mod tests {
             parse_condition("(1 of sel* or all of them) and not filter_main_*").unwrap(),
             Condition::And(vec![
                 Condition::Or(vec![
-                    Condition::Of { quantity: Quantity::AtLeast(1), pattern: "sel*".to_owned() },
-                    Condition::Of { quantity: Quantity::All, pattern: "them".to_owned() },
+                    Condition::Of {
+                        quantity: Quantity::AtLeast(1),
+                        pattern: "sel*".to_owned()
+                    },
+                    Condition::Of {
+                        quantity: Quantity::All,
+                        pattern: "them".to_owned()
+                    },
                 ]),
                 Condition::Not(Box::new(selection("filter_main_*"))),
             ])

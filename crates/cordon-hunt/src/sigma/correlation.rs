@@ -72,7 +72,10 @@ pub fn parse_timespan(text: &str) -> Option<i64> {
 
 impl RawCorrelation {
     pub fn parse(map: &serde_yaml::Mapping, meta: RuleMeta) -> Result<RawCorrelation, String> {
-        let correlation = map.get("correlation").and_then(Yaml::as_mapping).ok_or("correlation is not a mapping")?;
+        let correlation = map
+            .get("correlation")
+            .and_then(Yaml::as_mapping)
+            .ok_or("correlation is not a mapping")?;
         let kind = match correlation.get("type").and_then(Yaml::as_str) {
             Some("event_count") => CorrelationKind::EventCount,
             Some("value_count") => CorrelationKind::ValueCount,
@@ -131,7 +134,16 @@ impl RawCorrelation {
             return Err("count correlation needs a condition".to_owned());
         }
         let generate = correlation.get("generate").and_then(Yaml::as_bool).unwrap_or(false);
-        Ok(RawCorrelation { meta, kind, references, group_by, timespan_ms, condition, field, generate })
+        Ok(RawCorrelation {
+            meta,
+            kind,
+            references,
+            group_by,
+            timespan_ms,
+            condition,
+            field,
+            generate,
+        })
     }
 
     /// Resolves rule references (by `name` or `id`).
@@ -190,7 +202,8 @@ impl CorrelationRule {
     /// Evaluates the correlation over the inputs recorded for it. At most one hit per group:
     /// the first window in time that satisfies the condition.
     pub fn evaluate(&self, inputs: &[CorrelationInput]) -> Vec<CorrelationHit> {
-        let mut groups: std::collections::BTreeMap<&[String], Vec<&CorrelationInput>> = std::collections::BTreeMap::new();
+        let mut groups: std::collections::BTreeMap<&[String], Vec<&CorrelationInput>> =
+            std::collections::BTreeMap::new();
         for input in inputs.iter().filter(|input| self.rules.contains(&input.rule)) {
             groups.entry(&input.group).or_default().push(input);
         }
@@ -212,8 +225,16 @@ impl CorrelationRule {
                         (self.holds(values.len()), values.len())
                     }
                     CorrelationKind::Temporal => {
-                        let present = self.rules.iter().filter(|rule| window.iter().any(|input| input.rule == **rule)).count();
-                        let fired = if self.condition.is_empty() { present == self.rules.len() } else { self.holds(present) };
+                        let present = self
+                            .rules
+                            .iter()
+                            .filter(|rule| window.iter().any(|input| input.rule == **rule))
+                            .count();
+                        let fired = if self.condition.is_empty() {
+                            present == self.rules.len()
+                        } else {
+                            self.holds(present)
+                        };
                         (fired, window.len())
                     }
                     CorrelationKind::TemporalOrdered => {
@@ -227,8 +248,16 @@ impl CorrelationRule {
                     }
                 };
                 if fired {
-                    let last = window.last().map(|input| input.timestamp_ms).unwrap_or(first.timestamp_ms);
-                    hits.push(CorrelationHit { first_ms: first.timestamp_ms, last_ms: last, group: group.to_vec(), count });
+                    let last = window
+                        .last()
+                        .map(|input| input.timestamp_ms)
+                        .unwrap_or(first.timestamp_ms);
+                    hits.push(CorrelationHit {
+                        first_ms: first.timestamp_ms,
+                        last_ms: last,
+                        group: group.to_vec(),
+                        count,
+                    });
                     break;
                 }
             }
@@ -242,25 +271,50 @@ mod tests {
     use super::*;
 
     fn input(rule: usize, seconds: i64, group: &str, value: &str) -> CorrelationInput {
-        CorrelationInput { rule, timestamp_ms: seconds * 1000, group: vec![group.to_owned()], value: Some(value.to_owned()) }
+        CorrelationInput {
+            rule,
+            timestamp_ms: seconds * 1000,
+            group: vec![group.to_owned()],
+            value: Some(value.to_owned()),
+        }
     }
 
     fn rule(yaml: &str, rules: &[RuleMeta]) -> CorrelationRule {
         let map: serde_yaml::Mapping = serde_yaml::from_str(yaml).unwrap();
-        RawCorrelation::parse(&map, RuleMeta::default()).unwrap().compile(rules).unwrap()
+        RawCorrelation::parse(&map, RuleMeta::default())
+            .unwrap()
+            .compile(rules)
+            .unwrap()
     }
 
     fn metas() -> Vec<RuleMeta> {
         vec![
-            RuleMeta { name: Some("failed_logon".to_owned()), id: "a".to_owned(), ..RuleMeta::default() },
-            RuleMeta { name: Some("success_logon".to_owned()), id: "b".to_owned(), ..RuleMeta::default() },
+            RuleMeta {
+                name: Some("failed_logon".to_owned()),
+                id: "a".to_owned(),
+                ..RuleMeta::default()
+            },
+            RuleMeta {
+                name: Some("success_logon".to_owned()),
+                id: "b".to_owned(),
+                ..RuleMeta::default()
+            },
         ]
     }
 
     #[test]
     fn event_count_fires_per_group_within_timespan() {
-        let correlation = rule("correlation: {type: event_count, rules: [failed_logon], group-by: [User], timespan: 1m, condition: {gte: 3}}", &metas());
-        let inputs = vec![input(0, 0, "bob", ""), input(0, 10, "bob", ""), input(0, 50, "bob", ""), input(0, 0, "eve", ""), input(0, 200, "eve", "")];
+        let correlation = rule(
+            "correlation: {type: event_count, rules: [failed_logon], group-by: [User], timespan: 1m, condition: {gte: 3}}",
+            &metas(),
+        );
+        let inputs = vec![
+            input(0, 0, "bob", ""),
+            input(0, 10, "bob", ""),
+            input(0, 50, "bob", ""),
+            input(0, 0, "eve", ""),
+            input(0, 200, "eve", ""),
+        ];
         let hits = correlation.evaluate(&inputs);
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].group, vec!["bob"]);
@@ -269,10 +323,26 @@ mod tests {
 
     #[test]
     fn value_count_and_temporal_ordered() {
-        let distinct = rule("correlation: {type: value_count, rules: [failed_logon], group-by: [Ip], timespan: 5m, condition: {field: User, gt: 1}}", &metas());
-        assert_eq!(distinct.evaluate(&[input(0, 0, "ip", "a"), input(0, 1, "ip", "a")]).len(), 0);
-        assert_eq!(distinct.evaluate(&[input(0, 0, "ip", "a"), input(0, 1, "ip", "b")]).len(), 1);
-        let ordered = rule("correlation: {type: temporal_ordered, rules: [failed_logon, success_logon], group-by: [User], timespan: 5m}", &metas());
+        let distinct = rule(
+            "correlation: {type: value_count, rules: [failed_logon], group-by: [Ip], timespan: 5m, condition: {field: User, gt: 1}}",
+            &metas(),
+        );
+        assert_eq!(
+            distinct
+                .evaluate(&[input(0, 0, "ip", "a"), input(0, 1, "ip", "a")])
+                .len(),
+            0
+        );
+        assert_eq!(
+            distinct
+                .evaluate(&[input(0, 0, "ip", "a"), input(0, 1, "ip", "b")])
+                .len(),
+            1
+        );
+        let ordered = rule(
+            "correlation: {type: temporal_ordered, rules: [failed_logon, success_logon], group-by: [User], timespan: 5m}",
+            &metas(),
+        );
         assert_eq!(ordered.evaluate(&[input(1, 0, "u", ""), input(0, 1, "u", "")]).len(), 0);
         assert_eq!(ordered.evaluate(&[input(0, 0, "u", ""), input(1, 1, "u", "")]).len(), 1);
         assert_eq!(parse_timespan("2h"), Some(7_200_000));

@@ -22,10 +22,14 @@ pub struct Logsource {
 
 impl std::fmt::Display for Logsource {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = [("product", &self.product), ("category", &self.category), ("service", &self.service)]
-            .into_iter()
-            .filter_map(|(key, value)| value.as_ref().map(|value| format!("{key}={value}")))
-            .collect();
+        let parts: Vec<String> = [
+            ("product", &self.product),
+            ("category", &self.category),
+            ("service", &self.service),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_ref().map(|value| format!("{key}={value}")))
+        .collect();
         write!(formatter, "{}", parts.join(","))
     }
 }
@@ -102,13 +106,18 @@ impl Mapping {
         for entry in file.logsource {
             let mut targets = Vec::new();
             for source in entry.source {
-                let kind = LogKind::from_name(&source.kind).ok_or_else(|| MappingError::UnknownKind(source.kind.clone()))?;
+                let kind =
+                    LogKind::from_name(&source.kind).ok_or_else(|| MappingError::UnknownKind(source.kind.clone()))?;
                 targets.push(Target {
                     kind,
                     channels: source.channels.iter().map(|channel| channel.to_lowercase()).collect(),
                     event_ids: source.event_ids,
                     renames: source.fields,
-                    conditions: source.conditions.into_iter().map(|(field, value)| (field, value.to_lowercase())).collect(),
+                    conditions: source
+                        .conditions
+                        .into_iter()
+                        .map(|(field, value)| (field, value.to_lowercase()))
+                        .collect(),
                 });
             }
             entries.push((entry.matches, targets));
@@ -126,7 +135,7 @@ impl Mapping {
         };
         self.entries
             .iter()
-            .find(|(matches, _)| matches.iter().any(|candidate| *candidate == wanted))
+            .find(|(matches, _)| matches.contains(&wanted))
             .map(|(_, targets)| targets.as_slice())
     }
 }
@@ -136,13 +145,19 @@ mod tests {
     use super::*;
 
     fn logsource(product: &str, category: Option<&str>, service: Option<&str>) -> Logsource {
-        Logsource { product: Some(product.to_owned()), category: category.map(str::to_owned), service: service.map(str::to_owned) }
+        Logsource {
+            product: Some(product.to_owned()),
+            category: category.map(str::to_owned),
+            service: service.map(str::to_owned),
+        }
     }
 
     #[test]
     fn builtin_mapping_parses_and_resolves_common_sources() {
         let mapping = Mapping::builtin().unwrap();
-        let process = mapping.resolve(&logsource("windows", Some("process_creation"), None)).unwrap();
+        let process = mapping
+            .resolve(&logsource("windows", Some("process_creation"), None))
+            .unwrap();
         assert_eq!(process.len(), 2);
         assert_eq!(process[0].channels, vec!["microsoft-windows-sysmon/operational"]);
         assert_eq!(process[0].event_ids, vec![1]);
@@ -151,11 +166,17 @@ mod tests {
         assert_eq!(security[0].channels, vec!["security"]);
         let cloudtrail = mapping.resolve(&logsource("aws", None, Some("cloudtrail"))).unwrap();
         assert_eq!(cloudtrail[0].kind, LogKind::CloudTrail);
-        let kubernetes = mapping.resolve(&logsource("kubernetes", Some("application"), Some("audit"))).unwrap();
+        let kubernetes = mapping
+            .resolve(&logsource("kubernetes", Some("application"), Some("audit")))
+            .unwrap();
         assert_eq!(kubernetes[0].kind, LogKind::KubernetesAudit);
         let sshd = mapping.resolve(&logsource("linux", None, Some("sshd"))).unwrap();
         assert_eq!(sshd[0].conditions, vec![("program".to_owned(), "sshd".to_owned())]);
-        assert!(mapping.resolve(&logsource("macos", Some("process_creation"), None)).is_none());
+        assert!(
+            mapping
+                .resolve(&logsource("macos", Some("process_creation"), None))
+                .is_none()
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ impl LoadReport {
         for skipped in &self.skipped {
             *counts.entry(skipped.reason.as_str()).or_default() += 1;
         }
-        let mut sorted: Vec<(String, usize)> = counts.into_iter().map(|(reason, count)| (reason.to_owned(), count)).collect();
+        let mut sorted: Vec<(String, usize)> = counts
+            .into_iter()
+            .map(|(reason, count)| (reason.to_owned(), count))
+            .collect();
         sorted.sort_by(|left, right| right.1.cmp(&left.1).then_with(|| left.0.cmp(&right.0)));
         sorted
     }
@@ -111,7 +114,10 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     let (files, _) = crate::read::discover_files(paths);
     files
         .into_iter()
-        .filter(|path| path.extension().is_some_and(|extension| extension == "yml" || extension == "yaml"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yml" || extension == "yaml")
+        })
         .collect()
 }
 
@@ -138,14 +144,21 @@ impl RuleSet {
     /// Compiles rules from `(path, yaml text)` pairs.
     pub fn from_texts(texts: &[(String, String)], mapping: &Mapping) -> (RuleSet, LoadReport) {
         let mut set = RuleSet::default();
-        let mut report = LoadReport { files: texts.len(), ..LoadReport::default() };
+        let mut report = LoadReport {
+            files: texts.len(),
+            ..LoadReport::default()
+        };
         let mut raw_correlations = Vec::new();
         for (path, text) in texts {
             for document in serde_yaml::Deserializer::from_str(text) {
                 let value = match <Yaml as serde::Deserialize>::deserialize(document) {
                     Ok(value) => value,
                     Err(err) => {
-                        report.skipped.push(SkippedRule { path: path.clone(), title: String::new(), reason: format!("invalid yaml: {err}") });
+                        report.skipped.push(SkippedRule {
+                            path: path.clone(),
+                            title: String::new(),
+                            reason: format!("invalid yaml: {err}"),
+                        });
                         break;
                     }
                 };
@@ -154,13 +167,21 @@ impl RuleSet {
                 if map.contains_key("correlation") {
                     match RawCorrelation::parse(&map, meta.clone()) {
                         Ok(raw) => raw_correlations.push(raw),
-                        Err(reason) => report.skipped.push(SkippedRule { path: path.clone(), title: meta.title, reason }),
+                        Err(reason) => report.skipped.push(SkippedRule {
+                            path: path.clone(),
+                            title: meta.title,
+                            reason,
+                        }),
                     }
                     continue;
                 }
                 let Some(Yaml::Mapping(detection)) = map.get("detection") else {
                     if map.get("action").is_some() {
-                        report.skipped.push(SkippedRule { path: path.clone(), title: meta.title, reason: "multi-document `action` rules are not supported".to_owned() });
+                        report.skipped.push(SkippedRule {
+                            path: path.clone(),
+                            title: meta.title,
+                            reason: "multi-document `action` rules are not supported".to_owned(),
+                        });
                     }
                     continue;
                 };
@@ -170,12 +191,20 @@ impl RuleSet {
                     .unwrap_or_default();
                 match set.add_rule(meta.clone(), &logsource, detection, mapping) {
                     Ok(()) => report.loaded += 1,
-                    Err(reason) => report.skipped.push(SkippedRule { path: path.clone(), title: meta.title, reason }),
+                    Err(reason) => report.skipped.push(SkippedRule {
+                        path: path.clone(),
+                        title: meta.title,
+                        reason,
+                    }),
                 }
             }
         }
         if let Err(reason) = set.build_literal_index() {
-            report.skipped.push(SkippedRule { path: String::new(), title: String::new(), reason });
+            report.skipped.push(SkippedRule {
+                path: String::new(),
+                title: String::new(),
+                reason,
+            });
         }
         for raw in raw_correlations {
             let title = raw.meta.title.clone();
@@ -198,8 +227,16 @@ impl RuleSet {
         (set, report)
     }
 
-    fn add_rule(&mut self, meta: RuleMeta, logsource: &Logsource, detection: &serde_yaml::Mapping, mapping: &Mapping) -> Result<(), String> {
-        let targets = mapping.resolve(logsource).ok_or_else(|| format!("no mapping for logsource {logsource}"))?;
+    fn add_rule(
+        &mut self,
+        meta: RuleMeta,
+        logsource: &Logsource,
+        detection: &serde_yaml::Mapping,
+        mapping: &Mapping,
+    ) -> Result<(), String> {
+        let targets = mapping
+            .resolve(logsource)
+            .ok_or_else(|| format!("no mapping for logsource {logsource}"))?;
         let rule = self.rules.len();
         let mut compiled: Vec<(Variant, &Target, Option<Vec<i64>>)> = Vec::new();
         let mut last_error = None;
@@ -224,10 +261,21 @@ impl RuleSet {
                     Some(both)
                 }
             };
-            compiled.push((Variant { rule, conditions: target.conditions.clone(), detection, requirement: None }, target, event_ids));
+            compiled.push((
+                Variant {
+                    rule,
+                    conditions: target.conditions.clone(),
+                    detection,
+                    requirement: None,
+                },
+                target,
+                event_ids,
+            ));
         }
         if compiled.is_empty() {
-            return Err(last_error.unwrap_or_else(|| format!("the rule's EventIDs never occur in logsource {logsource}")));
+            return Err(
+                last_error.unwrap_or_else(|| format!("the rule's EventIDs never occur in logsource {logsource}"))
+            );
         }
         self.rules.push(meta);
         self.reported.push(true);
@@ -245,7 +293,10 @@ impl RuleSet {
             };
             for channel in &channels {
                 for id in &ids {
-                    self.index.entry((target.kind, channel.clone(), *id)).or_default().push(variant_index);
+                    self.index
+                        .entry((target.kind, channel.clone(), *id))
+                        .or_default()
+                        .push(variant_index);
                 }
             }
         }
@@ -324,12 +375,16 @@ impl RuleSet {
         }
         for slot in slots.into_iter().flatten() {
             for variant_index in slot {
-                let Some(variant) = self.variants.get(*variant_index as usize) else { continue };
+                let Some(variant) = self.variants.get(*variant_index as usize) else {
+                    continue;
+                };
                 if matches[start..].iter().any(|found| found.rule == variant.rule) {
                     continue;
                 }
                 let conditions_hold = variant.conditions.iter().all(|(field, value)| {
-                    event.values(field).any(|actual| actual.render_lowercase() == value.as_str())
+                    event
+                        .values(field)
+                        .any(|actual| actual.render_lowercase() == value.as_str())
                 });
                 if !conditions_hold {
                     continue;
@@ -344,9 +399,16 @@ impl RuleSet {
                         .detection
                         .fields
                         .iter()
-                        .filter_map(|field| event.first(field).map(|value| (field.to_string(), value.render().into_owned())))
+                        .filter_map(|field| {
+                            event
+                                .first(field)
+                                .map(|value| (field.to_string(), value.render().into_owned()))
+                        })
                         .collect();
-                    matches.push(RuleMatch { rule: variant.rule, fields });
+                    matches.push(RuleMatch {
+                        rule: variant.rule,
+                        fields,
+                    });
                 }
             }
         }

@@ -106,7 +106,9 @@ pub fn windash(pieces: &[Piece]) -> Vec<Vec<Piece>> {
                     let characters: Vec<char> = text.chars().collect();
                     let mut out = String::with_capacity(text.len());
                     for (index, character) in characters.iter().enumerate() {
-                        let next_is_word = characters.get(index + 1).is_some_and(|next| next.is_alphanumeric() || *next == '_');
+                        let next_is_word = characters
+                            .get(index + 1)
+                            .is_some_and(|next| next.is_alphanumeric() || *next == '_');
                         if (*character == '-' || *character == '/') && !previous_is_word && next_is_word {
                             out.push(replacement);
                         } else {
@@ -146,7 +148,11 @@ pub fn encode_utf16(pieces: &[Piece], encoding: Utf16) -> Vec<Piece> {
                 let text = String::from_utf8_lossy(bytes);
                 let mut encoded = Vec::with_capacity(bytes.len() * 2);
                 for unit in text.encode_utf16() {
-                    let pair = if encoding == Utf16::BigEndian { unit.to_be_bytes() } else { unit.to_le_bytes() };
+                    let pair = if encoding == Utf16::BigEndian {
+                        unit.to_be_bytes()
+                    } else {
+                        unit.to_le_bytes()
+                    };
                     encoded.extend_from_slice(&pair);
                 }
                 Piece::Literal(encoded)
@@ -178,7 +184,9 @@ fn only_literal(pieces: &[Piece]) -> Option<Vec<u8>> {
 /// `base64`: the standard encoding of the whole value. Wildcards cannot be encoded.
 pub fn base64_whole(pieces: &[Piece]) -> Option<Vec<Piece>> {
     let bytes = only_literal(pieces)?;
-    Some(vec![Piece::Literal(base64::engine::general_purpose::STANDARD.encode(bytes).into_bytes())])
+    Some(vec![Piece::Literal(
+        base64::engine::general_purpose::STANDARD.encode(bytes).into_bytes(),
+    )])
 }
 
 /// `base64offset`: the three encodings of the value at byte offsets 0, 1 and 2 of a longer
@@ -187,7 +195,7 @@ pub fn base64_offsets(pieces: &[Piece]) -> Option<Vec<Vec<Piece>>> {
     let bytes = only_literal(pieces)?;
     const START_CUT: [usize; 3] = [0, 2, 3];
     let mut variants = Vec::new();
-    for shift in 0..3 {
+    for (shift, start_cut) in START_CUT.into_iter().enumerate() {
         let mut shifted = vec![b' '; shift];
         shifted.extend_from_slice(&bytes);
         let encoded = base64::engine::general_purpose::STANDARD.encode(&shifted).into_bytes();
@@ -197,7 +205,7 @@ pub fn base64_offsets(pieces: &[Piece]) -> Option<Vec<Vec<Piece>>> {
             _ => 2,
         };
         let end = encoded.len().saturating_sub(end_cut);
-        let start = START_CUT[shift].min(end);
+        let start = start_cut.min(end);
         variants.push(vec![Piece::Literal(encoded[start..end].to_vec())]);
     }
     Some(variants)
@@ -218,7 +226,7 @@ pub enum StringMatcher {
     Exact(Vec<u8>),
     Prefix(Vec<u8>),
     Suffix(Vec<u8>),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// `*` alone: any value at all.
     Any,
     Regex(regex::bytes::Regex),
@@ -241,7 +249,7 @@ impl StringMatcher {
             [Piece::Literal(literal), Piece::AnyRun] => StringMatcher::Prefix(literal.clone()),
             [Piece::AnyRun, Piece::Literal(literal)] => StringMatcher::Suffix(literal.clone()),
             [Piece::AnyRun, Piece::Literal(literal), Piece::AnyRun] => {
-                StringMatcher::Contains(memmem::Finder::new(literal).into_owned())
+                StringMatcher::Contains(Box::new(memmem::Finder::new(literal).into_owned()))
             }
             _ => StringMatcher::Regex(glob_regex(&pieces)?),
         })
@@ -261,7 +269,9 @@ impl StringMatcher {
     /// The literal a matching value must contain, for prefilters.
     pub fn required_literal(&self) -> Option<&[u8]> {
         match self {
-            StringMatcher::Exact(literal) | StringMatcher::Prefix(literal) | StringMatcher::Suffix(literal) => Some(literal),
+            StringMatcher::Exact(literal) | StringMatcher::Prefix(literal) | StringMatcher::Suffix(literal) => {
+                Some(literal)
+            }
             StringMatcher::Contains(finder) => Some(finder.needle()),
             StringMatcher::Any | StringMatcher::Regex(_) => None,
         }
@@ -306,7 +316,11 @@ pub enum Comparison {
 pub enum ValueMatcher {
     /// A string test; `cased` picks the original text instead of the lowercase copy.
     /// `integer` lets a whole-value integer match compare integers without rendering them.
-    String { matcher: StringMatcher, cased: bool, integer: Option<i64> },
+    String {
+        matcher: StringMatcher,
+        cased: bool,
+        integer: Option<i64>,
+    },
     /// `re`: evaluated on the original text (flags are part of the regex).
     Regex(regex::Regex),
     Cidr(ipnet::IpNet),
@@ -318,7 +332,11 @@ pub enum ValueMatcher {
 impl ValueMatcher {
     pub fn is_match(&self, value: &FieldValue) -> bool {
         match self {
-            ValueMatcher::String { matcher, cased, integer } => {
+            ValueMatcher::String {
+                matcher,
+                cased,
+                integer,
+            } => {
                 if let (Some(expected), FieldValue::Int(actual)) = (integer, value) {
                     return expected == actual;
                 }
@@ -338,7 +356,11 @@ impl ValueMatcher {
             },
             ValueMatcher::Cidr(network) => {
                 let rendered = value.render();
-                rendered.trim().trim_start_matches("::ffff:").parse::<IpAddr>().is_ok_and(|address| network.contains(&address))
+                rendered
+                    .trim()
+                    .trim_start_matches("::ffff:")
+                    .parse::<IpAddr>()
+                    .is_ok_and(|address| network.contains(&address))
             }
             ValueMatcher::Compare(comparison, bound) => value.as_f64().is_some_and(|actual| match comparison {
                 Comparison::Less => actual < *bound,
@@ -388,7 +410,11 @@ pub fn reference_match(pieces: &[Piece], haystack: &str, case_insensitive: bool)
         }
     }
     let tokens = text_of(pieces, case_insensitive);
-    let haystack = if case_insensitive { haystack.to_lowercase() } else { haystack.to_owned() };
+    let haystack = if case_insensitive {
+        haystack.to_lowercase()
+    } else {
+        haystack.to_owned()
+    };
     let characters: Vec<char> = haystack.chars().collect();
     go(&tokens, &characters)
 }
@@ -403,7 +429,10 @@ mod tests {
 
     #[test]
     fn escapes_follow_the_specification() {
-        assert_eq!(parse_wildcards(r"C:\Windows\\*.exe"), vec![literal(r"C:\Windows\"), Piece::AnyRun, literal(".exe")]);
+        assert_eq!(
+            parse_wildcards(r"C:\Windows\\*.exe"),
+            vec![literal(r"C:\Windows\"), Piece::AnyRun, literal(".exe")]
+        );
         assert_eq!(parse_wildcards(r"C:\Windows\*.exe"), vec![literal(r"C:\Windows*.exe")]);
         assert_eq!(parse_wildcards(r"C:\Users\"), vec![literal(r"C:\Users\")]);
         assert_eq!(parse_wildcards(r"a\*b"), vec![literal("a*b")]);
@@ -442,7 +471,8 @@ mod tests {
 
     #[test]
     fn matchers_pick_fast_paths() {
-        let compiled = StringMatcher::compile(&apply_position(vec![literal("Mimikatz")], Position::Contains), true).unwrap();
+        let compiled =
+            StringMatcher::compile(&apply_position(vec![literal("Mimikatz")], Position::Contains), true).unwrap();
         assert!(matches!(compiled, StringMatcher::Contains(_)));
         assert!(compiled.is_match(b"run mimikatz now"));
         let glob = StringMatcher::compile(&parse_wildcards("a*b?d"), true).unwrap();

@@ -34,12 +34,17 @@ pub fn requirement(detection: &Detection) -> Option<Requirement> {
 fn node_requirement(detection: &Detection, node: &Node) -> Option<Requirement> {
     match node {
         Node::Selection(index) => detection.selections.get(*index).and_then(selection_requirement),
-        Node::And(children) => children.iter().filter_map(|child| node_requirement(detection, child)).max_by_key(quality),
+        Node::And(children) => children
+            .iter()
+            .filter_map(|child| node_requirement(detection, child))
+            .max_by_key(quality),
         Node::Or(children) => union(children.iter().map(|child| node_requirement(detection, child))),
         Node::AtLeast(quantity, indexes) => {
             let children = indexes.iter().map(|index| Node::Selection(*index));
             if *quantity >= indexes.len() {
-                children.filter_map(|child| node_requirement(detection, &child)).max_by_key(quality)
+                children
+                    .filter_map(|child| node_requirement(detection, &child))
+                    .max_by_key(quality)
             } else {
                 union(children.map(|child| node_requirement(detection, &child)))
             }
@@ -63,30 +68,45 @@ fn union(parts: impl Iterator<Item = Option<Requirement>>) -> Option<Requirement
 }
 
 fn selection_requirement(selection: &Selection) -> Option<Requirement> {
-    union(selection.alternatives.iter().map(|alternative| match alternative {
-        Alternative::AllOf(tests) => tests
-            .iter()
-            .filter_map(|test| match &test.kind {
-                FieldTestKind::Values { values, null_allowed: false, all } => {
-                    // With `all`, any single value is necessary; otherwise one of them is.
-                    let chosen: Vec<&Vec<ValueMatcher>> = if *all { values.iter().take(1).collect() } else { values.iter().collect() };
-                    let mut literals = Vec::new();
-                    for variants in chosen {
-                        for matcher in variants {
-                            let ValueMatcher::String { matcher, integer: None, .. } = matcher else { return None };
-                            let literal = matcher.required_literal()?;
-                            if literal.len() < MIN_LITERAL_BYTES {
-                                return None;
+    union(selection.alternatives.iter().map(|alternative| {
+        match alternative {
+            Alternative::AllOf(tests) => tests
+                .iter()
+                .filter_map(|test| match &test.kind {
+                    FieldTestKind::Values {
+                        values,
+                        null_allowed: false,
+                        all,
+                    } => {
+                        // With `all`, any single value is necessary; otherwise one of them is.
+                        let chosen: Vec<&Vec<ValueMatcher>> = if *all {
+                            values.iter().take(1).collect()
+                        } else {
+                            values.iter().collect()
+                        };
+                        let mut literals = Vec::new();
+                        for variants in chosen {
+                            for matcher in variants {
+                                let ValueMatcher::String {
+                                    matcher, integer: None, ..
+                                } = matcher
+                                else {
+                                    return None;
+                                };
+                                let literal = matcher.required_literal()?;
+                                if literal.len() < MIN_LITERAL_BYTES {
+                                    return None;
+                                }
+                                literals.push((test.field.clone(), lowercase_bytes(literal)));
                             }
-                            literals.push((test.field.clone(), lowercase_bytes(literal)));
                         }
+                        (!literals.is_empty()).then_some(literals)
                     }
-                    (!literals.is_empty()).then_some(literals)
-                }
-                _ => None,
-            })
-            .max_by_key(quality),
-        Alternative::Keywords { .. } => None,
+                    _ => None,
+                })
+                .max_by_key(quality),
+            Alternative::Keywords { .. } => None,
+        }
     }))
 }
 
@@ -122,10 +142,13 @@ pub struct CompiledRequirement {
     literals: Vec<u32>,
 }
 
+/// A field's literals in order, and each literal's position.
+type PendingField = (Box<str>, Vec<Vec<u8>>, FxHashMap<Vec<u8>, usize>);
+
 /// Collects requirements, then builds the automata.
 #[derive(Debug, Default)]
 pub struct LiteralIndexBuilder {
-    fields: Vec<(Box<str>, Vec<Vec<u8>>, FxHashMap<Vec<u8>, usize>)>,
+    fields: Vec<PendingField>,
     field_index: FxHashMap<Box<str>, usize>,
 }
 
@@ -138,7 +161,9 @@ impl LiteralIndexBuilder {
                 self.fields.push((field.clone(), Vec::new(), FxHashMap::default()));
                 self.fields.len() - 1
             });
-            let Some((_, literals, positions)) = self.fields.get_mut(group) else { continue };
+            let Some((_, literals, positions)) = self.fields.get_mut(group) else {
+                continue;
+            };
             let local = *positions.entry(literal.clone()).or_insert_with(|| {
                 literals.push(literal.clone());
                 literals.len() - 1
@@ -159,7 +184,11 @@ impl LiteralIndexBuilder {
                 .build(&literals)
                 .map_err(|err| format!("literal index: {err}"))?;
             offsets.push(first_literal);
-            groups.push(FieldGroup { field, automaton, first_literal });
+            groups.push(FieldGroup {
+                field,
+                automaton,
+                first_literal,
+            });
             first_literal += literals.len();
         }
         let compiled = pending
@@ -170,12 +199,20 @@ impl LiteralIndexBuilder {
                     if !requirement.groups.contains(&(group as u32)) {
                         requirement.groups.push(group as u32);
                     }
-                    requirement.literals.push((offsets.get(group).copied().unwrap_or(0) + local) as u32);
+                    requirement
+                        .literals
+                        .push((offsets.get(group).copied().unwrap_or(0) + local) as u32);
                 }
                 requirement
             })
             .collect();
-        Ok((LiteralIndex { groups, literal_count: first_literal }, compiled))
+        Ok((
+            LiteralIndex {
+                groups,
+                literal_count: first_literal,
+            },
+            compiled,
+        ))
     }
 }
 
@@ -207,7 +244,9 @@ impl LiteralIndex {
             if let Some(stamp) = scratch.group_done.get_mut(group) {
                 *stamp = epoch;
             }
-            let Some(field_group) = self.groups.get(group) else { continue };
+            let Some(field_group) = self.groups.get(group) else {
+                continue;
+            };
             for value in event.values(&field_group.field) {
                 let lowered;
                 let haystack: &[u8] = match value {
@@ -219,12 +258,18 @@ impl LiteralIndex {
                     }
                 };
                 for hit in field_group.automaton.find_overlapping_iter(haystack) {
-                    if let Some(stamp) = scratch.literal_hit.get_mut(field_group.first_literal + hit.pattern().as_usize()) {
+                    if let Some(stamp) = scratch
+                        .literal_hit
+                        .get_mut(field_group.first_literal + hit.pattern().as_usize())
+                    {
                         *stamp = epoch;
                     }
                 }
             }
         }
-        requirement.literals.iter().any(|literal| scratch.literal_hit.get(*literal as usize) == Some(&epoch))
+        requirement
+            .literals
+            .iter()
+            .any(|literal| scratch.literal_hit.get(*literal as usize) == Some(&epoch))
     }
 }

@@ -20,12 +20,17 @@ pub fn shared_data(what: &str) -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|value| value == "true") {
         panic!("shared data {} is missing under CI", path.display());
     }
-    eprintln!("notice: skipping, shared data {} not found (set CORDON_SHARED_DATA)", path.display());
+    eprintln!(
+        "notice: skipping, shared data {} not found (set CORDON_SHARED_DATA)",
+        path.display()
+    );
     None
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A sink that keeps everything.

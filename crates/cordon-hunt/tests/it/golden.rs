@@ -23,7 +23,9 @@ fn check_golden(name: &str, actual: &str) {
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     if expected != actual {
-        panic!("golden output {name} differs (rerun with UPDATE_GOLDEN=1 after checking):\n--- expected\n{expected}\n--- actual\n{actual}");
+        panic!(
+            "golden output {name} differs (rerun with UPDATE_GOLDEN=1 after checking):\n--- expected\n{expected}\n--- actual\n{actual}"
+        );
     }
 }
 
@@ -44,7 +46,13 @@ fn golden_timeline_over_all_fixture_formats() {
     let indicators = IndicatorSet::new(indicators).unwrap();
     let (files, _) = discover_files(&[fixture("logs")]);
     let sink = TimelineSink::default();
-    let options = HuntOptions { read: ReadOptions { syslog_year: 2024, ..ReadOptions::default() }, minimum_level: None };
+    let options = HuntOptions {
+        read: ReadOptions {
+            syslog_year: 2024,
+            ..ReadOptions::default()
+        },
+        minimum_level: None,
+    };
     let summary = hunt(&files, &rules, &indicators, &options, &sink);
     let timeline = sink.into_timeline();
     assert_eq!(summary.unreadable_files, 0, "{:?}", timeline.unreadable_files);
@@ -79,7 +87,10 @@ fn corrupt_evtx_records_are_reported_and_reading_goes_on() {
     let timeline = sink.into_timeline();
     assert_eq!(summary.files, 2);
     assert_eq!(timeline.unreadable_files.len(), 1, "the garbage file is reported");
-    assert!(!timeline.corrupt_records.is_empty() || summary.events > 0, "damage is either reported or skipped over");
+    assert!(
+        !timeline.corrupt_records.is_empty() || summary.events > 0,
+        "damage is either reported or skipped over"
+    );
     for record in &timeline.corrupt_records {
         assert!(record.path.ends_with("damaged.evtx"));
         assert!(record.offset >= 4096);

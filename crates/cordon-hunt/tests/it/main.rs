@@ -6,3 +6,4 @@ mod common;
 mod golden;
 mod modifiers;
 mod regression;
+mod robustness;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use cordon_hunt::event::{Event, FieldValue, LogKind, Origin};
 use cordon_hunt::sigma::compile::{Detection, FieldRenamer, compile_detection};
-use cordon_hunt::sigma::pattern::{StringMatcher, apply_position, encode_utf16, parse_wildcards, reference_match, Position, Utf16};
+use cordon_hunt::sigma::pattern::{
+    Position, StringMatcher, Utf16, apply_position, encode_utf16, parse_wildcards, reference_match,
+};
 use proptest::prelude::*;
 
 struct SameNames;
@@ -20,7 +22,10 @@ impl FieldRenamer for SameNames {
 
 fn compile(field_with_modifiers: &str, values: &[String]) -> Detection {
     let mut selection = serde_yaml::Mapping::new();
-    let list = values.iter().map(|value| serde_yaml::Value::String(value.clone())).collect();
+    let list = values
+        .iter()
+        .map(|value| serde_yaml::Value::String(value.clone()))
+        .collect();
     selection.insert(field_with_modifiers.into(), serde_yaml::Value::Sequence(list));
     let mut detection = serde_yaml::Mapping::new();
     detection.insert("selection".into(), serde_yaml::Value::Mapping(selection));
@@ -37,13 +42,38 @@ fn event(field: &str, value: &str) -> Event {
 /// Text from a small alphabet so that random values and haystacks overlap often, including
 /// case differences, wildcard characters, backslashes and a non-ASCII letter.
 fn text() -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof![Just('a'), Just('B'), Just('c'), Just('-'), Just('/'), Just(' '), Just('É'), Just('é')], 0..8)
-        .prop_map(|characters| characters.into_iter().collect())
+    proptest::collection::vec(
+        prop_oneof![
+            Just('a'),
+            Just('B'),
+            Just('c'),
+            Just('-'),
+            Just('/'),
+            Just(' '),
+            Just('É'),
+            Just('é')
+        ],
+        0..8,
+    )
+    .prop_map(|characters| characters.into_iter().collect())
 }
 
 fn pattern() -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof![Just("a"), Just("B"), Just("c"), Just("*"), Just("?"), Just("\\*"), Just("\\\\"), Just("-"), Just("é")], 0..6)
-        .prop_map(|pieces| pieces.concat())
+    proptest::collection::vec(
+        prop_oneof![
+            Just("a"),
+            Just("B"),
+            Just("c"),
+            Just("*"),
+            Just("?"),
+            Just("\\*"),
+            Just("\\\\"),
+            Just("-"),
+            Just("é")
+        ],
+        0..6,
+    )
+    .prop_map(|pieces| pieces.concat())
 }
 
 proptest! {

@@ -26,26 +26,40 @@ struct KnownFailure {
 
 fn files_named(root: &Path, name: &str, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
+    let mut entries: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
             files_named(&path, name, out);
-        } else if path.file_name().is_some_and(|file| file.to_string_lossy().ends_with(name)) {
+        } else if path
+            .file_name()
+            .is_some_and(|file| file.to_string_lossy().ends_with(name))
+        {
             out.push(path);
         }
     }
 }
 
 fn rule_id(text: &str) -> Option<String> {
-    text.lines().find_map(|line| line.strip_prefix("id: ").map(|id| id.trim().trim_matches('\'').trim_matches('"').to_owned()))
+    text.lines().find_map(|line| {
+        line.strip_prefix("id: ")
+            .map(|id| id.trim().trim_matches('\'').trim_matches('"').to_owned())
+    })
 }
 
 #[test]
 fn sigmahq_regression_corpus() {
     let Some(sigma) = shared_data("sigma") else { return };
     let mut rule_files = Vec::new();
-    for folder in ["rules", "rules-emerging-threats", "rules-threat-hunting", "rules-dfir", "rules-compliance"] {
+    for folder in [
+        "rules",
+        "rules-emerging-threats",
+        "rules-threat-hunting",
+        "rules-dfir",
+        "rules-compliance",
+    ] {
         files_named(&sigma.join(folder), ".yml", &mut rule_files);
     }
     let mut rules_by_id: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
@@ -57,9 +71,12 @@ fn sigmahq_regression_corpus() {
     }
     let mut infos = Vec::new();
     files_named(&sigma.join("regression_data"), "info.yml", &mut infos);
-    let expectations: Expectations =
-        toml::from_str(include_str!("../regression-expectations.toml")).unwrap();
-    let expected: BTreeMap<&str, &str> = expectations.failure.iter().map(|failure| (failure.id.as_str(), failure.reason.as_str())).collect();
+    let expectations: Expectations = toml::from_str(include_str!("../regression-expectations.toml")).unwrap();
+    let expected: BTreeMap<&str, &str> = expectations
+        .failure
+        .iter()
+        .map(|failure| (failure.id.as_str(), failure.reason.as_str()))
+        .collect();
     let mapping = Mapping::builtin().unwrap();
     let indicators = IndicatorSet::default();
     let mut passed = 0;
@@ -89,7 +106,10 @@ fn sigmahq_regression_corpus() {
         }
     }
     let total = infos.len();
-    println!("sigma regression: {passed} of {total} rules fire on their samples ({:.1}%)", 100.0 * passed as f64 / total as f64);
+    println!(
+        "sigma regression: {passed} of {total} rules fire on their samples ({:.1}%)",
+        100.0 * passed as f64 / total as f64
+    );
     let mut problems = Vec::new();
     for (id, reason) in &failures {
         match expected.get(id.as_str()) {
