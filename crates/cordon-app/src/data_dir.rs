@@ -17,20 +17,11 @@ pub struct DataDir {
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
     #[error("cannot create data directory {path}: {source}")]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Create { path: PathBuf, source: std::io::Error },
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a valid {what}: {problem}")]
     Invalid {
         path: PathBuf,
@@ -51,9 +42,7 @@ impl DataDir {
             })?;
             restrict_to_owner(root, 0o700);
         }
-        Ok(DataDir {
-            root: root.to_owned(),
-        })
+        Ok(DataDir { root: root.to_owned() })
     }
 
     pub fn root(&self) -> &Path {
@@ -92,15 +81,13 @@ impl DataDir {
     pub fn read_witness(&self) -> Result<Option<SignedCheckpoint>, DataDirError> {
         let path = self.witness_path();
         match fs::read_to_string(&path) {
-            Ok(text) => {
-                serde_json::from_str(&text)
-                    .map(Some)
-                    .map_err(|err| DataDirError::Invalid {
-                        path,
-                        what: "witness checkpoint",
-                        problem: err.to_string(),
-                    })
-            }
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|err| DataDirError::Invalid {
+                    path,
+                    what: "witness checkpoint",
+                    problem: err.to_string(),
+                }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(DataDirError::Read { path, source }),
         }
@@ -124,9 +111,7 @@ fn parse_key(path: &Path, text: &str) -> Result<SigningKey, DataDirError> {
         problem: problem.to_owned(),
     };
     let bytes = hex::decode(text.trim()).map_err(|_| invalid("expected 64 hex digits"))?;
-    let seed: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| invalid("expected 64 hex digits"))?;
+    let seed: [u8; 32] = bytes.try_into().map_err(|_| invalid("expected 64 hex digits"))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 

@@ -4,8 +4,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cordon_domain::journal::{self, ChainBreak};
 use cordon_domain::{
-    AuditReport, Checkpoint, Codename, Entry, Event, Hash, Incident, IncidentId, Kind, Person,
-    Playbook, Recorded, Refusal, Severity, SignedCheckpoint, SigningKey, Timestamp, VerifyingKey,
+    AuditReport, Checkpoint, Codename, Entry, Event, Hash, Incident, IncidentId, Kind, Person, Playbook, Recorded,
+    Refusal, Severity, SignedCheckpoint, SigningKey, Timestamp, VerifyingKey,
 };
 use cordon_store::{IncidentRow, Projection, Store, StoreError};
 
@@ -19,9 +19,7 @@ const MAX_ATTEMPTS: usize = 16;
 pub fn now() -> Timestamp {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        });
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
     Timestamp::from_unix_millis(millis)
 }
 
@@ -32,10 +30,7 @@ pub enum AppError {
     #[error("no incident {reference:?} that you can see")]
     NotFound { reference: String },
     #[error("{reference:?} matches several incidents: {}; use more of the id", .candidates.join(", "))]
-    Ambiguous {
-        reference: String,
-        candidates: Vec<String>,
-    },
+    Ambiguous { reference: String, candidates: Vec<String> },
     #[error("refused: {0}")]
     Refused(Refusal),
     #[error("too many concurrent changes to incident {incident}; try again")]
@@ -47,10 +42,7 @@ pub enum AppError {
     #[error("no codename is free; close old incidents first")]
     NoCodename,
     #[error("incident {incident} has a journal that cannot be read: {problem}")]
-    Unreadable {
-        incident: IncidentId,
-        problem: String,
-    },
+    Unreadable { incident: IncidentId, problem: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -91,11 +83,7 @@ pub struct Service<S> {
 impl<S: Store> Service<S> {
     pub fn new(store: S, data_dir: DataDir) -> Result<Service<S>, AppError> {
         let key = data_dir.signing_key()?;
-        Ok(Service {
-            store,
-            key,
-            data_dir,
-        })
+        Ok(Service { store, key, data_dir })
     }
 
     pub fn store(&self) -> &S {
@@ -108,18 +96,11 @@ impl<S: Store> Service<S> {
 
     /// Declares an incident. Security incidents get a fresh codename, unique among open
     /// incidents and unrelated to the title.
-    pub async fn declare(
-        &self,
-        actor: &Person,
-        request: DeclareRequest,
-        now: Timestamp,
-    ) -> Result<Incident, AppError> {
+    pub async fn declare(&self, actor: &Person, request: DeclareRequest, now: Timestamp) -> Result<Incident, AppError> {
         if request.title.trim().is_empty() {
             return Err(AppError::EmptyTitle);
         }
-        let playbook = request
-            .playbook
-            .unwrap_or_else(|| Playbook::builtin(request.kind));
+        let playbook = request.playbook.unwrap_or_else(|| Playbook::builtin(request.kind));
         if playbook.kind != request.kind {
             return Err(AppError::PlaybookKind {
                 playbook: playbook.kind,
@@ -141,11 +122,7 @@ impl<S: Store> Service<S> {
             };
             let entry = Entry::seal(id.clone(), 1, now, actor.clone(), &event, Hash::GENESIS);
             let incident = fold(&id, std::slice::from_ref(&entry))?;
-            match self
-                .store
-                .declare(&Projection::from(&incident), &entry)
-                .await
-            {
+            match self.store.declare(&Projection::from(&incident), &entry).await {
                 Ok(()) => {
                     self.checkpoint(now).await?;
                     return Ok(incident);
@@ -160,8 +137,7 @@ impl<S: Store> Service<S> {
 
     async fn fresh_codename(&self) -> Result<Codename, AppError> {
         for _ in 0..MAX_ATTEMPTS {
-            let candidate =
-                Codename::generate(random_u64, |_| false).ok_or(AppError::NoCodename)?;
+            let candidate = Codename::generate(random_u64, |_| false).ok_or(AppError::NoCodename)?;
             if !self.store.codename_in_use(candidate.as_str()).await? {
                 return Ok(candidate);
             }
@@ -171,7 +147,13 @@ impl<S: Store> Service<S> {
 
     /// Proposes `event` on the incident `reference` names, as `actor`. The domain decides; an
     /// accepted event is sealed onto the chain and stored, and a checkpoint signed.
-    pub async fn act(&self, actor: &Person, reference: &str, event: Event, now: Timestamp) -> Result<Incident, AppError> {
+    pub async fn act(
+        &self,
+        actor: &Person,
+        reference: &str,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Incident, AppError> {
         if matches!(event, Event::BreakGlass { .. }) {
             return self.break_glass_event(actor, reference, event, now).await;
         }
@@ -246,17 +228,11 @@ impl<S: Store> Service<S> {
                 .map_or((1, Hash::GENESIS), |last| (last.seq + 1, last.hash));
             let entry = Entry::seal(id.clone(), seq, now, actor.clone(), &event, prev);
             let recorded = decode(&entry)?;
-            incident
-                .apply(&recorded)
-                .map_err(|err| AppError::Unreadable {
-                    incident: id.clone(),
-                    problem: err.to_string(),
-                })?;
-            match self
-                .store
-                .append(&entry, &Projection::from(&incident))
-                .await
-            {
+            incident.apply(&recorded).map_err(|err| AppError::Unreadable {
+                incident: id.clone(),
+                problem: err.to_string(),
+            })?;
+            match self.store.append(&entry, &Projection::from(&incident)).await {
                 Ok(()) => {
                     tracing::info!(incident = %id, actor = %actor, seq, event = %event.summary(), "journal entry appended");
                     self.checkpoint(now).await?;
@@ -333,9 +309,9 @@ impl<S: Store> Service<S> {
             if latest.as_ref().is_some_and(|l| l.checkpoint.heads == heads) {
                 return Ok(None);
             }
-            let (index, prev) = latest.as_ref().map_or((1, Hash::GENESIS), |l| {
-                (l.checkpoint.index + 1, l.checkpoint.digest())
-            });
+            let (index, prev) = latest
+                .as_ref()
+                .map_or((1, Hash::GENESIS), |l| (l.checkpoint.index + 1, l.checkpoint.digest()));
             let signed = Checkpoint::new(index, now, prev, heads).sign(&self.key);
             match self.store.add_checkpoint(&signed).await {
                 Ok(()) => {
@@ -359,12 +335,7 @@ impl<S: Store> Service<S> {
         let checkpoints = self.store.checkpoints().await?;
         let witness = self.data_dir.read_witness()?;
         let trusted = trusted.unwrap_or_else(|| self.key.verifying_key());
-        Ok(journal::audit(
-            &journals,
-            &checkpoints,
-            &trusted,
-            witness.as_ref(),
-        ))
+        Ok(journal::audit(&journals, &checkpoints, &trusted, witness.as_ref()))
     }
 }
 

@@ -31,8 +31,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
         return Err(PasswordError::TooLong);
     }
     let salt_bytes: [u8; 16] = random_bytes()?;
-    let salt =
-        SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -42,9 +41,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 /// True when `password` matches the stored PHC hash. A malformed hash never matches.
 pub fn verify(stored: &str, password: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }

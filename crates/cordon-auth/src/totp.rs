@@ -33,12 +33,7 @@ pub fn code_at(secret: &str, unix_seconds: i64) -> Option<String> {
 
 /// Verifies `code` at `unix_seconds`, one step of clock drift either way. Returns the matched
 /// step, which the caller must store and pass as `last_used_step` next time (replay guard).
-pub fn verify(
-    secret: &str,
-    code: &str,
-    unix_seconds: i64,
-    last_used_step: Option<i64>,
-) -> Option<i64> {
+pub fn verify(secret: &str, code: &str, unix_seconds: i64, last_used_step: Option<i64>) -> Option<i64> {
     let key = base32_decode(secret)?;
     let code = code.trim();
     if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -63,11 +58,7 @@ fn code_for_step(key: &[u8], step: i64) -> String {
         digest[offset + 2],
         digest[offset + 3],
     ]);
-    format!(
-        "{:0width$}",
-        binary % 10u32.pow(DIGITS),
-        width = DIGITS as usize
-    )
+    format!("{:0width$}", binary % 10u32.pow(DIGITS), width = DIGITS as usize)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -98,9 +89,7 @@ fn base32_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let (mut buffer, mut bits) = (0u32, 0u32);
     for c in text.chars().filter(|c| !c.is_whitespace() && *c != '=') {
-        let value = ALPHABET
-            .iter()
-            .position(|&a| char::from(a) == c.to_ascii_uppercase())? as u32;
+        let value = ALPHABET.iter().position(|&a| char::from(a) == c.to_ascii_uppercase())? as u32;
         buffer = (buffer << 5) | value;
         bits += 5;
         if bits >= 8 {
@@ -114,9 +103,7 @@ fn base32_decode(text: &str) -> Option<Vec<u8>> {
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -148,11 +135,7 @@ mod tests {
         let now = 1_800_000_000;
         let code = code_at(&secret, now).unwrap();
         let step = verify(&secret, &code, now + 29, None).unwrap();
-        assert_eq!(
-            verify(&secret, &code, now, Some(step)),
-            None,
-            "replay refused"
-        );
+        assert_eq!(verify(&secret, &code, now, Some(step)), None, "replay refused");
         assert_eq!(verify(&secret, &code, now + 300, None), None, "too late");
         assert_eq!(verify(&secret, "12345", now, None), None);
     }

@@ -88,7 +88,9 @@ pub enum Event {
     },
     /// An administrator who was not on the incident gave a reason and let themselves in. The
     /// commander and members are told; excluded people cannot do this.
-    BreakGlass { reason: String },
+    BreakGlass {
+        reason: String,
+    },
 }
 
 impl Event {
@@ -134,9 +136,7 @@ impl Event {
             | Event::MemberExcluded { reason, .. }
             | Event::MemberReinstated { reason, .. }
             | Event::BreakGlass { reason } => Some(reason.as_str()),
-            Event::StepCompleted { note, .. } | Event::StepValidated { note, .. } => {
-                Some(note.as_str())
-            }
+            Event::StepCompleted { note, .. } | Event::StepValidated { note, .. } => Some(note.as_str()),
             Event::Declared { .. }
             | Event::StepStarted { .. }
             | Event::RoleAssigned { .. }

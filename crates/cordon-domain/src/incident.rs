@@ -239,25 +239,23 @@ fn codename_at(index: u64) -> String {
 
 /// Plain, neutral words: nothing alarming, nothing that hints at a breach or a system.
 const ADJECTIVES: &[&str] = &[
-    "amber", "ancient", "autumn", "bold", "brave", "bright", "brisk", "calm", "clever", "cool",
-    "crisp", "curly", "dapper", "distant", "dusty", "eager", "early", "easy", "fancy", "fine",
-    "floral", "fond", "gentle", "golden", "grand", "green", "hazel", "hidden", "humble", "ivory",
-    "jolly", "keen", "kind", "lively", "lucky", "mellow", "merry", "misty", "modest", "mossy",
-    "narrow", "neat", "nimble", "noble", "olive", "pale", "patient", "plain", "polite", "proud",
-    "quiet", "rapid", "rosy", "rustic", "sandy", "silent", "silver", "simple", "sleepy", "smooth",
-    "snowy", "soft", "solid", "spare", "steady", "still", "sunny", "swift", "tall", "tender",
-    "tidy", "velvet", "vivid", "warm", "wild", "windy", "wise", "witty", "young", "zesty",
+    "amber", "ancient", "autumn", "bold", "brave", "bright", "brisk", "calm", "clever", "cool", "crisp", "curly",
+    "dapper", "distant", "dusty", "eager", "early", "easy", "fancy", "fine", "floral", "fond", "gentle", "golden",
+    "grand", "green", "hazel", "hidden", "humble", "ivory", "jolly", "keen", "kind", "lively", "lucky", "mellow",
+    "merry", "misty", "modest", "mossy", "narrow", "neat", "nimble", "noble", "olive", "pale", "patient", "plain",
+    "polite", "proud", "quiet", "rapid", "rosy", "rustic", "sandy", "silent", "silver", "simple", "sleepy", "smooth",
+    "snowy", "soft", "solid", "spare", "steady", "still", "sunny", "swift", "tall", "tender", "tidy", "velvet",
+    "vivid", "warm", "wild", "windy", "wise", "witty", "young", "zesty",
 ];
 
 const NOUNS: &[&str] = &[
-    "acorn", "anchor", "apple", "arbor", "badger", "basin", "beacon", "birch", "bramble", "breeze",
-    "brook", "canyon", "cedar", "clover", "comet", "coral", "cove", "crane", "creek", "dawn",
-    "delta", "dune", "ember", "falcon", "fern", "field", "finch", "fjord", "garden", "glade",
-    "grove", "harbor", "hazel", "heron", "hill", "island", "ivy", "juniper", "kestrel", "lagoon",
-    "lantern", "larch", "lark", "lily", "maple", "meadow", "mesa", "mill", "moon", "needle", "oak",
-    "orchard", "otter", "owl", "panda", "pebble", "pine", "plume", "pond", "prairie", "quartz",
-    "quill", "raven", "reef", "ridge", "river", "robin", "sage", "shore", "sparrow", "spruce",
-    "stone", "summit", "thistle", "tide", "trail", "tulip", "valley", "willow", "wren",
+    "acorn", "anchor", "apple", "arbor", "badger", "basin", "beacon", "birch", "bramble", "breeze", "brook", "canyon",
+    "cedar", "clover", "comet", "coral", "cove", "crane", "creek", "dawn", "delta", "dune", "ember", "falcon", "fern",
+    "field", "finch", "fjord", "garden", "glade", "grove", "harbor", "hazel", "heron", "hill", "island", "ivy",
+    "juniper", "kestrel", "lagoon", "lantern", "larch", "lark", "lily", "maple", "meadow", "mesa", "mill", "moon",
+    "needle", "oak", "orchard", "otter", "owl", "panda", "pebble", "pine", "plume", "pond", "prairie", "quartz",
+    "quill", "raven", "reef", "ridge", "river", "robin", "sage", "shore", "sparrow", "spruce", "stone", "summit",
+    "thistle", "tide", "trail", "tulip", "valley", "willow", "wren",
 ];
 
 #[cfg(test)]
@@ -294,10 +292,7 @@ mod tests {
 
     #[test]
     fn word_lists_have_no_duplicates() {
-        assert_eq!(
-            ADJECTIVES.iter().collect::<HashSet<_>>().len(),
-            ADJECTIVES.len()
-        );
+        assert_eq!(ADJECTIVES.iter().collect::<HashSet<_>>().len(), ADJECTIVES.len());
         assert_eq!(NOUNS.iter().collect::<HashSet<_>>().len(), NOUNS.len());
     }
 

@@ -33,12 +33,10 @@ impl Hash {
     }
 
     pub fn from_hex(text: &str) -> Result<Hash, JournalError> {
-        let bytes = hex::decode(text).map_err(|_| JournalError::BadHash {
-            text: text.to_owned(),
-        })?;
-        let array: [u8; 32] = bytes.try_into().map_err(|_| JournalError::BadHash {
-            text: text.to_owned(),
-        })?;
+        let bytes = hex::decode(text).map_err(|_| JournalError::BadHash { text: text.to_owned() })?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| JournalError::BadHash { text: text.to_owned() })?;
         Ok(Hash(array))
     }
 }
@@ -92,14 +90,7 @@ pub struct Entry {
 
 impl Entry {
     /// Seals a new entry onto a chain whose head is `prev_hash`.
-    pub fn seal(
-        incident: IncidentId,
-        seq: u64,
-        at: Timestamp,
-        actor: Person,
-        event: &Event,
-        prev_hash: Hash,
-    ) -> Entry {
+    pub fn seal(incident: IncidentId, seq: u64, at: Timestamp, actor: Person, event: &Event, prev_hash: Hash) -> Entry {
         let payload = encode_event(event);
         let hash = entry_hash(prev_hash, &incident, seq, at, &actor, &payload);
         Entry {
@@ -143,14 +134,7 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
     serde_json::to_vec(event).unwrap_or_default()
 }
 
-fn entry_hash(
-    prev: Hash,
-    incident: &IncidentId,
-    seq: u64,
-    at: Timestamp,
-    actor: &Person,
-    payload: &[u8],
-) -> Hash {
+fn entry_hash(prev: Hash, incident: &IncidentId, seq: u64, at: Timestamp, actor: &Person, payload: &[u8]) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(b"cordon-journal-entry-v1\0");
     hasher.update(prev.0);
@@ -219,8 +203,7 @@ pub fn verify_chain(incident: &IncidentId, entries: &[Entry]) -> Result<(), Chai
         if let Err(err) = entry.decode() {
             return Err(fail(format!("payload is not a valid event: {err}")));
         }
-        if (position == 1) != matches!(entry.decode().map(|r| r.event), Ok(Event::Declared { .. }))
-        {
+        if (position == 1) != matches!(entry.decode().map(|r| r.event), Ok(Event::Declared { .. })) {
             return Err(fail(
                 "only the first entry may, and must, declare the incident".to_owned(),
             ));
@@ -251,12 +234,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     pub fn new(index: u64, at: Timestamp, prev: Hash, mut heads: Vec<Head>) -> Checkpoint {
         heads.sort();
-        Checkpoint {
-            index,
-            at,
-            prev,
-            heads,
-        }
+        Checkpoint { index, at, prev, heads }
     }
 
     /// The digest that is signed, and that the next checkpoint links to.
@@ -305,9 +283,7 @@ impl SignedCheckpoint {
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or(JournalError::BadSignatureEncoding)?;
         let signature = Signature::from_bytes(&bytes);
-        Ok(trusted
-            .verify(&self.checkpoint.digest().0, &signature)
-            .is_ok())
+        Ok(trusted.verify(&self.checkpoint.digest().0, &signature).is_ok())
     }
 }
 
@@ -395,9 +371,7 @@ pub fn audit(
         } else {
             match signed.verify(trusted) {
                 Ok(true) => None,
-                Ok(false) => {
-                    Some("signature does not verify with this installation's key".to_owned())
-                }
+                Ok(false) => Some("signature does not verify with this installation's key".to_owned()),
                 Err(err) => Some(err.to_string()),
             }
         };
@@ -424,11 +398,7 @@ pub fn audit(
     }
 }
 
-fn check_heads(
-    journals: &BTreeMap<IncidentId, Vec<Entry>>,
-    checkpoint: &Checkpoint,
-    findings: &mut Vec<Finding>,
-) {
+fn check_heads(journals: &BTreeMap<IncidentId, Vec<Entry>>, checkpoint: &Checkpoint, findings: &mut Vec<Finding>) {
     for head in &checkpoint.heads {
         let entries = journals.get(&head.incident).map_or(&[][..], Vec::as_slice);
         let found_seq = entries.len() as u64;
@@ -442,10 +412,7 @@ fn check_heads(
             continue;
         }
         let index = usize::try_from(head.seq.saturating_sub(1)).unwrap_or(usize::MAX);
-        if entries
-            .get(index)
-            .is_some_and(|entry| entry.hash != head.hash)
-        {
+        if entries.get(index).is_some_and(|entry| entry.hash != head.hash) {
             findings.push(Finding::Chain(ChainBreak {
                 incident: head.incident.clone(),
                 position: head.seq,

@@ -200,10 +200,7 @@ impl Validator<'_> {
 
     fn validate(&self, raw: RawPlaybook) -> Result<Playbook, PlaybookError> {
         if raw.steps.get_ref().is_empty() {
-            return Err(self.error(
-                raw.steps.span().start,
-                "a playbook needs at least one step".into(),
-            ));
+            return Err(self.error(raw.steps.span().start, "a playbook needs at least one step".into()));
         }
         let mut decision_ids = BTreeSet::new();
         for decision in &raw.decisions {
@@ -217,10 +214,7 @@ impl Validator<'_> {
         let mut step_ids = BTreeSet::new();
         for step in raw.steps.get_ref() {
             if !step_ids.insert(*step.id.get_ref()) {
-                return Err(self.error(
-                    step.id.span().start,
-                    format!("duplicate step id {}", step.id.get_ref()),
-                ));
+                return Err(self.error(step.id.span().start, format!("duplicate step id {}", step.id.get_ref())));
             }
         }
         let mut gate_ids = BTreeSet::new();
@@ -268,19 +262,13 @@ impl Validator<'_> {
             if !step_ids.contains(&target) {
                 return Err(self.error(
                     reference.span().start,
-                    format!(
-                        "gate {:?} refers to unknown step {target}",
-                        gate.id.get_ref()
-                    ),
+                    format!("gate {:?} refers to unknown step {target}", gate.id.get_ref()),
                 ));
             }
             if target == own {
                 return Err(self.error(
                     reference.span().start,
-                    format!(
-                        "gate {:?} on step {own} waits for its own step",
-                        gate.id.get_ref()
-                    ),
+                    format!("gate {:?} on step {own} waits for its own step", gate.id.get_ref()),
                 ));
             }
         }
@@ -296,10 +284,7 @@ impl Validator<'_> {
                 ));
             }
         }
-        if gate.waits_for.is_empty()
-            && gate.requires_validated.is_empty()
-            && gate.requires_decision.is_none()
-        {
+        if gate.waits_for.is_empty() && gate.requires_validated.is_empty() && gate.requires_decision.is_none() {
             return Err(self.error(
                 gate.id.span().start,
                 format!("gate {:?} waits for nothing", gate.id.get_ref()),
@@ -326,14 +311,9 @@ impl Validator<'_> {
         let mut colour: BTreeMap<u32, bool> = BTreeMap::new();
         for step in steps {
             let mut path = Vec::new();
-            if let Some((cycle, offset)) =
-                find_cycle(*step.id.get_ref(), &edges, &mut colour, &mut path)
-            {
+            if let Some((cycle, offset)) = find_cycle(*step.id.get_ref(), &edges, &mut colour, &mut path) {
                 let rendered: Vec<String> = cycle.iter().map(u32::to_string).collect();
-                return Err(self.error(
-                    offset,
-                    format!("gates form a cycle: {}", rendered.join(" -> ")),
-                ));
+                return Err(self.error(offset, format!("gates form a cycle: {}", rendered.join(" -> "))));
             }
         }
         Ok(())
@@ -361,11 +341,7 @@ fn find_cycle(
     for target in edges.get(&node).into_iter().flatten() {
         if let Some((cycle, offset)) = find_cycle(*target.get_ref(), edges, colour, path) {
             // Point at the innermost reference that closes the cycle.
-            let offset = if offset == 0 {
-                target.span().start
-            } else {
-                offset
-            };
+            let offset = if offset == 0 { target.span().start } else { offset };
             return Some((cycle, offset));
         }
     }
@@ -387,11 +363,7 @@ fn into_step(raw: RawStep) -> Step {
             .map(|gate| Gate {
                 id: gate.id.into_inner(),
                 title: gate.title,
-                waits_for: gate
-                    .waits_for
-                    .into_iter()
-                    .map(|s| StepId(s.into_inner()))
-                    .collect(),
+                waits_for: gate.waits_for.into_iter().map(|s| StepId(s.into_inner())).collect(),
                 requires_validated: gate
                     .requires_validated
                     .into_iter()
@@ -407,11 +379,7 @@ fn into_step(raw: RawStep) -> Step {
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |tail| tail.chars().count())
-        + 1;
+    let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
     (line, column)
 }
 
@@ -468,9 +436,7 @@ mod tests {
     #[test]
     fn duplicate_step_ids_are_located() {
         check_error(
-            &format!(
-                "{HEADER}[[steps]]\nid = 1\ntitle = \"a\"\n[[steps]]\nid = 1\ntitle = \"b\"\n"
-            ),
+            &format!("{HEADER}[[steps]]\nid = 1\ntitle = \"a\"\n[[steps]]\nid = 1\ntitle = \"b\"\n"),
             expect![[r#"team.toml:8:6: duplicate step id 1"#]],
         );
     }
@@ -481,10 +447,7 @@ mod tests {
             "{HEADER}[[steps]]\nid = 1\ntitle = \"a\"\n[[steps.gates]]\nid = \"g1\"\ntitle = \"G\"\nwaits_for = [2]\n\
              [[steps]]\nid = 2\ntitle = \"b\"\n[[steps.gates]]\nid = \"g2\"\ntitle = \"G\"\nwaits_for = [1]\n"
         );
-        check_error(
-            &text,
-            expect!["team.toml:17:14: gates form a cycle: 1 -> 2 -> 1"],
-        );
+        check_error(&text, expect!["team.toml:17:14: gates form a cycle: 1 -> 2 -> 1"]);
     }
 
     #[test]

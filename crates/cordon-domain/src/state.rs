@@ -53,10 +53,7 @@ pub enum StepStatus {
 impl StepStatus {
     /// Settled steps satisfy the gates that wait for them.
     pub fn is_settled(self) -> bool {
-        matches!(
-            self,
-            StepStatus::Done | StepStatus::Skipped | StepStatus::NotApplicable
-        )
+        matches!(self, StepStatus::Done | StepStatus::Skipped | StepStatus::NotApplicable)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -126,10 +123,7 @@ impl fmt::Display for GateBlock {
         if let Some(decision) = &self.waived_by {
             write!(f, "; recording decision {decision:?} lifts it")?;
         }
-        write!(
-            f,
-            "; an incident commander may override the gate with a reason"
-        )
+        write!(f, "; an incident commander may override the gate with a reason")
     }
 }
 
@@ -145,10 +139,7 @@ pub enum Refusal {
     #[error("{person} is an observer here and may not change the incident")]
     ObserverOnly { person: Person },
     #[error("only the incident commander ({commander}) may {action}")]
-    CommanderOnly {
-        action: &'static str,
-        commander: Person,
-    },
+    CommanderOnly { action: &'static str, commander: Person },
     #[error("{action} needs an incident commander, and none is assigned yet")]
     NoCommander { action: &'static str },
     #[error("the playbook has no step {step}")]
@@ -160,10 +151,7 @@ pub enum Refusal {
         known: Vec<String>,
     },
     #[error("the playbook has no decision {decision:?}{}", list_hint(.known))]
-    UnknownDecision {
-        decision: String,
-        known: Vec<String>,
-    },
+    UnknownDecision { decision: String, known: Vec<String> },
     #[error("step {step} is {status}; cannot {action}")]
     StepState {
         step: StepId,
@@ -288,21 +276,13 @@ impl Incident {
             Event::Declared { .. } => return Err(FoldError::DeclaredTwice { seq: recorded.seq }),
             Event::SeverityChanged { severity, .. } => self.severity = *severity,
             Event::StatusChanged { status, .. } => self.status = *status,
-            Event::StepStarted { step } => {
-                self.set_step(*step, StepStatus::InProgress, justified(""))
-            }
-            Event::StepCompleted { step, note } => {
-                self.set_step(*step, StepStatus::Done, justified(note))
-            }
-            Event::StepSkipped { step, reason } => {
-                self.set_step(*step, StepStatus::Skipped, justified(reason))
-            }
+            Event::StepStarted { step } => self.set_step(*step, StepStatus::InProgress, justified("")),
+            Event::StepCompleted { step, note } => self.set_step(*step, StepStatus::Done, justified(note)),
+            Event::StepSkipped { step, reason } => self.set_step(*step, StepStatus::Skipped, justified(reason)),
             Event::StepNotApplicable { step, reason } => {
                 self.set_step(*step, StepStatus::NotApplicable, justified(reason));
             }
-            Event::StepReopened { step, reason } => {
-                self.set_step(*step, StepStatus::InProgress, justified(reason))
-            }
+            Event::StepReopened { step, reason } => self.set_step(*step, StepStatus::InProgress, justified(reason)),
             Event::StepValidated { step, note } => {
                 if let Some(state) = self.steps.get_mut(step) {
                     state.validated = true;
@@ -410,22 +390,12 @@ impl Incident {
     }
 
     fn gate_block(&self, step: StepId, gate: &Gate) -> Option<GateBlock> {
-        let overridden = self
-            .overrides
-            .iter()
-            .any(|o| o.step == step && o.gate == gate.id);
-        let waived = gate
-            .waived_by
-            .as_ref()
-            .is_some_and(|d| self.decisions.contains_key(d));
+        let overridden = self.overrides.iter().any(|o| o.step == step && o.gate == gate.id);
+        let waived = gate.waived_by.as_ref().is_some_and(|d| self.decisions.contains_key(d));
         if overridden || waived {
             return None;
         }
-        let status_of = |id: StepId| {
-            self.steps
-                .get(&id)
-                .map_or(StepStatus::Pending, |s| s.status)
-        };
+        let status_of = |id: StepId| self.steps.get(&id).map_or(StepStatus::Pending, |s| s.status);
         let mut missing: Vec<String> = gate
             .waits_for
             .iter()
@@ -446,10 +416,7 @@ impl Incident {
         }
         if let Some(decision) = &gate.requires_decision {
             if !self.decisions.contains_key(decision) {
-                let title = self
-                    .playbook
-                    .decision(decision)
-                    .map_or(decision.as_str(), |d| &d.title);
+                let title = self.playbook.decision(decision).map_or(decision.as_str(), |d| &d.title);
                 missing.push(format!("decision {decision:?} ({title})"));
             }
         }
@@ -477,9 +444,7 @@ impl Incident {
             Event::SeverityChanged { severity, .. } => {
                 self.require_commander(actor, "change the severity")?;
                 if *severity == self.severity {
-                    return Err(Refusal::SameSeverity {
-                        severity: *severity,
-                    });
+                    return Err(Refusal::SameSeverity { severity: *severity });
                 }
                 Ok(())
             }
@@ -489,28 +454,17 @@ impl Incident {
                 self.require_gates_open(*step)
             }
             Event::StepCompleted { step, .. } => {
-                self.require_step_status(
-                    *step,
-                    &[StepStatus::Pending, StepStatus::InProgress],
-                    "complete it",
-                )?;
+                self.require_step_status(*step, &[StepStatus::Pending, StepStatus::InProgress], "complete it")?;
                 self.require_gates_open(*step)
             }
             Event::StepSkipped { step, reason } => {
-                let definition = self
-                    .playbook
-                    .step(*step)
-                    .ok_or(Refusal::UnknownStep { step: *step })?;
+                let definition = self.playbook.step(*step).ok_or(Refusal::UnknownStep { step: *step })?;
                 if !definition.conditional {
                     return Err(Refusal::NotConditional { step: *step });
                 }
                 require_reason(reason, "skip a step")?;
-                self.require_step_status(
-                    *step,
-                    &[StepStatus::Pending, StepStatus::InProgress],
-                    "skip it",
-                )
-                .map(|_| ())
+                self.require_step_status(*step, &[StepStatus::Pending, StepStatus::InProgress], "skip it")
+                    .map(|_| ())
             }
             Event::StepNotApplicable { step, reason } => {
                 require_reason(reason, "mark a step not applicable")?;
@@ -538,11 +492,7 @@ impl Incident {
                 require_reason(reason, "reopen a step")?;
                 self.require_step_status(
                     *step,
-                    &[
-                        StepStatus::Done,
-                        StepStatus::Skipped,
-                        StepStatus::NotApplicable,
-                    ],
+                    &[StepStatus::Done, StepStatus::Skipped, StepStatus::NotApplicable],
                     "reopen it",
                 )
                 .map(|_| ())
@@ -553,12 +503,7 @@ impl Incident {
                 if self.playbook.decision(decision).is_none() {
                     return Err(Refusal::UnknownDecision {
                         decision: decision.clone(),
-                        known: self
-                            .playbook
-                            .decisions
-                            .iter()
-                            .map(|d| d.id.clone())
-                            .collect(),
+                        known: self.playbook.decisions.iter().map(|d| d.id.clone()).collect(),
                     });
                 }
                 if self.decisions.contains_key(decision) {
@@ -568,21 +513,13 @@ impl Incident {
                 }
                 Ok(())
             }
-            Event::GateOverridden { step, gate, reason } => {
-                self.check_override(actor, *step, gate, reason)
-            }
+            Event::GateOverridden { step, gate, reason } => self.check_override(actor, *step, gate, reason),
             Event::RoleAssigned { person, role } => {
                 self.require_commander(actor, "assign roles")?;
                 if self.is_excluded(person) {
-                    return Err(Refusal::Excluded {
-                        person: person.clone(),
-                    });
+                    return Err(Refusal::Excluded { person: person.clone() });
                 }
-                if self
-                    .roles
-                    .get(person)
-                    .is_some_and(|roles| roles.contains(role))
-                {
+                if self.roles.get(person).is_some_and(|roles| roles.contains(role)) {
                     return Err(Refusal::RoleHeld {
                         person: person.clone(),
                         role: *role,
@@ -592,11 +529,7 @@ impl Incident {
             }
             Event::RoleRevoked { person, role } => {
                 self.require_commander(actor, "revoke roles")?;
-                if !self
-                    .roles
-                    .get(person)
-                    .is_some_and(|roles| roles.contains(role))
-                {
+                if !self.roles.get(person).is_some_and(|roles| roles.contains(role)) {
                     return Err(Refusal::RoleNotHeld {
                         person: person.clone(),
                         role: *role,
@@ -607,14 +540,10 @@ impl Incident {
             Event::MemberAdded { person } => {
                 self.require_commander(actor, "add members")?;
                 if self.is_excluded(person) {
-                    return Err(Refusal::Excluded {
-                        person: person.clone(),
-                    });
+                    return Err(Refusal::Excluded { person: person.clone() });
                 }
                 if self.members.contains(person) {
-                    return Err(Refusal::AlreadyMember {
-                        person: person.clone(),
-                    });
+                    return Err(Refusal::AlreadyMember { person: person.clone() });
                 }
                 Ok(())
             }
@@ -622,9 +551,7 @@ impl Incident {
                 self.require_commander(actor, "remove members")?;
                 require_reason(reason, "remove a member")?;
                 if !self.members.contains(person) {
-                    return Err(Refusal::NotMember {
-                        person: person.clone(),
-                    });
+                    return Err(Refusal::NotMember { person: person.clone() });
                 }
                 Ok(())
             }
@@ -632,9 +559,7 @@ impl Incident {
                 self.require_commander(actor, "exclude people")?;
                 require_reason(reason, "exclude someone")?;
                 if self.is_excluded(person) {
-                    return Err(Refusal::Excluded {
-                        person: person.clone(),
-                    });
+                    return Err(Refusal::Excluded { person: person.clone() });
                 }
                 Ok(())
             }
@@ -642,9 +567,7 @@ impl Incident {
                 self.require_commander(actor, "reinstate people")?;
                 require_reason(reason, "reinstate someone")?;
                 if !self.is_excluded(person) {
-                    return Err(Refusal::NotExcluded {
-                        person: person.clone(),
-                    });
+                    return Err(Refusal::NotExcluded { person: person.clone() });
                 }
                 Ok(())
             }
@@ -669,20 +592,14 @@ impl Incident {
     /// be a member, and an observer only watches.
     fn check_actor(&self, actor: &Person) -> Result<(), Refusal> {
         if self.is_excluded(actor) {
-            return Err(Refusal::Excluded {
-                person: actor.clone(),
-            });
+            return Err(Refusal::Excluded { person: actor.clone() });
         }
         if self.kind == Kind::Security && !self.members.contains(actor) {
-            return Err(Refusal::NotMember {
-                person: actor.clone(),
-            });
+            return Err(Refusal::NotMember { person: actor.clone() });
         }
         let roles = self.roles.get(actor);
         if roles.is_some_and(|roles| roles.iter().all(|role| *role == Role::Observer)) {
-            return Err(Refusal::ObserverOnly {
-                person: actor.clone(),
-            });
+            return Err(Refusal::ObserverOnly { person: actor.clone() });
         }
         Ok(())
     }
@@ -724,13 +641,7 @@ impl Incident {
         }
     }
 
-    fn check_override(
-        &self,
-        actor: &Person,
-        step: StepId,
-        gate: &str,
-        reason: &str,
-    ) -> Result<(), Refusal> {
+    fn check_override(&self, actor: &Person, step: StepId, gate: &str, reason: &str) -> Result<(), Refusal> {
         let action = "override a gate";
         match self.commander() {
             None => return Err(Refusal::NoCommander { action }),
@@ -743,10 +654,7 @@ impl Incident {
             Some(_) => {}
         }
         require_reason(reason, action)?;
-        let definition = self
-            .playbook
-            .step(step)
-            .ok_or(Refusal::UnknownStep { step })?;
+        let definition = self.playbook.step(step).ok_or(Refusal::UnknownStep { step })?;
         if !definition.gates.iter().any(|g| g.id == gate) {
             return Err(Refusal::UnknownGate {
                 step,
@@ -754,11 +662,7 @@ impl Incident {
                 known: definition.gates.iter().map(|g| g.id.clone()).collect(),
             });
         }
-        if self
-            .overrides
-            .iter()
-            .any(|o| o.step == step && o.gate == gate)
-        {
+        if self.overrides.iter().any(|o| o.step == step && o.gate == gate) {
             return Err(Refusal::AlreadyOverridden {
                 step,
                 gate: gate.to_owned(),
@@ -780,9 +684,7 @@ impl Incident {
                 .steps
                 .iter()
                 .filter(|(_, state)| !state.status.is_settled())
-                .map(|(id, state)| {
-                    format!("{} ({})", self.playbook.describe_step(*id), state.status)
-                })
+                .map(|(id, state)| format!("{} ({})", self.playbook.describe_step(*id), state.status))
                 .collect();
             if !unsettled.is_empty() {
                 return Err(Refusal::UnsettledSteps { steps: unsettled });

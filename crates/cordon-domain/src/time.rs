@@ -25,15 +25,11 @@ impl Timestamp {
 
     /// Parses an RFC 3339 date-time such as `2026-11-28T01:02:03Z` or `...+02:00`.
     pub fn parse_rfc3339(text: &str) -> Result<Self, InvalidTimestamp> {
-        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| InvalidTimestamp {
-            text: text.to_owned(),
-        })?;
+        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| InvalidTimestamp { text: text.to_owned() })?;
         let millis = parsed.unix_timestamp_nanos() / 1_000_000;
         i64::try_from(millis)
             .map(Timestamp)
-            .map_err(|_| InvalidTimestamp {
-                text: text.to_owned(),
-            })
+            .map_err(|_| InvalidTimestamp { text: text.to_owned() })
     }
 
     /// Formats as RFC 3339 in UTC with millisecond precision, e.g. `2026-11-28T01:02:03.000Z`.

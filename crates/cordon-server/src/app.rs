@@ -34,9 +34,16 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            let id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
             // The route template, never the raw path: paths can carry codenames.
-            let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
             tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -53,16 +60,25 @@ pub fn metrics_router<S: Store>(state: AppState<S>) -> Router {
 async fn metrics<S: Store>(State(state): State<AppState<S>>) -> Response {
     let counts = state.store().operational_counts().await.unwrap_or_default();
     let mut response = Response::new(state.metrics().render(&counts).into());
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     response
 }
 
 async fn record_metrics<S: Store>(State(state): State<AppState<S>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
-    state.metrics().record(&route, &method, response.status().as_u16(), started.elapsed());
+    state
+        .metrics()
+        .record(&route, &method, response.status().as_u16(), started.elapsed());
     response
 }
 

@@ -24,8 +24,13 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum Via {
     /// A browser session; `digest` identifies it (and binds its CSRF token).
-    Session { digest: String, second_factor: bool },
-    Token { scope: Scope },
+    Session {
+        digest: String,
+        second_factor: bool,
+    },
+    Token {
+        scope: Scope,
+    },
 }
 
 impl Principal {
@@ -35,7 +40,10 @@ impl Principal {
 
     /// May read: every signed-in caller whose second factor is settled.
     pub fn require_read(&self) -> Result<(), ApiError> {
-        if let Via::Session { second_factor: false, .. } = self.via {
+        if let Via::Session {
+            second_factor: false, ..
+        } = self.via
+        {
             return Err(ApiError::forbidden("enrol and confirm a second factor (TOTP) first"));
         }
         Ok(())
@@ -72,13 +80,21 @@ impl<S: Store> FromRequestParts<AppState<S>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Principal, ApiError> {
-        let principal = authenticate(&parts.headers, state).await?.ok_or_else(ApiError::unauthenticated)?;
+        let principal = authenticate(&parts.headers, state)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
         if let Via::Session { digest, .. } = &principal.via {
             let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
             if !safe {
-                let submitted = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let submitted = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
                 if !cordon_auth::csrf::verify(state.csrf_key(), digest, submitted) {
-                    return Err(ApiError::forbidden("missing or invalid CSRF token (send the x-csrf-token header)"));
+                    return Err(ApiError::forbidden(
+                        "missing or invalid CSRF token (send the x-csrf-token header)",
+                    ));
                 }
             }
         }
@@ -111,9 +127,10 @@ pub async fn authenticate<S: Store>(headers: &HeaderMap, state: &AppState<S>) ->
         if record.revoked || record.expires_at.is_some_and(|expiry| expiry <= now) {
             return Ok(None);
         }
-        return Ok(active_user(state, record.user.as_str())
-            .await?
-            .map(|user| Principal { user, via: Via::Token { scope: record.scope } }));
+        return Ok(active_user(state, record.user.as_str()).await?.map(|user| Principal {
+            user,
+            via: Via::Token { scope: record.scope },
+        }));
     }
     let Some(cookie) = session_cookie(headers) else {
         return Ok(None);

@@ -89,7 +89,11 @@ pub enum ConfigError {
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{key} (from {origin}) is not valid: {problem}")]
-    Invalid { key: &'static str, origin: String, problem: String },
+    Invalid {
+        key: &'static str,
+        origin: String,
+        problem: String,
+    },
 }
 
 impl ServerConfig {
@@ -101,7 +105,10 @@ impl ServerConfig {
     ) -> Result<ServerConfig, ConfigError> {
         let (parsed, file_origin) = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
                 let parsed: FileConfig = toml::from_str(&text).map_err(|err| ConfigError::Parse {
                     path: path.to_owned(),
                     message: describe_toml_error(&text, &err),
@@ -111,16 +118,18 @@ impl ServerConfig {
             None => (FileConfig::default(), "defaults".to_owned()),
         };
         // For each key: flag, then environment, then file, then default; remember the origin.
-        let pick = |flag: Option<String>, env_name: &'static str, from_file: Option<String>| -> Option<(String, String)> {
-            flag.map(|v| (v, "command line".to_owned()))
-                .or_else(|| env(env_name).map(|v| (v, format!("environment {env_name}"))))
-                .or_else(|| from_file.map(|v| (v, file_origin.clone())))
-        };
+        let pick =
+            |flag: Option<String>, env_name: &'static str, from_file: Option<String>| -> Option<(String, String)> {
+                flag.map(|v| (v, "command line".to_owned()))
+                    .or_else(|| env(env_name).map(|v| (v, format!("environment {env_name}"))))
+                    .or_else(|| from_file.map(|v| (v, file_origin.clone())))
+            };
         let (listen_text, listen_origin) = pick(overrides.listen, "CORDON_LISTEN", parsed.listen)
             .unwrap_or_else(|| ("127.0.0.1:8080".to_owned(), "defaults".to_owned()));
         let listen = parse_addr("listen", &listen_text, &listen_origin)?;
-        let (metrics_text, metrics_origin) = pick(overrides.metrics_listen, "CORDON_METRICS_LISTEN", parsed.metrics_listen)
-            .unwrap_or_else(|| ("127.0.0.1:9464".to_owned(), "defaults".to_owned()));
+        let (metrics_text, metrics_origin) =
+            pick(overrides.metrics_listen, "CORDON_METRICS_LISTEN", parsed.metrics_listen)
+                .unwrap_or_else(|| ("127.0.0.1:9464".to_owned(), "defaults".to_owned()));
         let metrics_listen = parse_addr("metrics_listen", &metrics_text, &metrics_origin)?;
         let data_dir = pick(
             overrides.data_dir.map(|p| p.display().to_string()),
@@ -231,7 +240,10 @@ mod tests {
         let path = dir.path().join("cordon.toml");
         std::fs::write(&path, EXAMPLE).unwrap();
         let from_file = ServerConfig::load(Some(&path), no_env, Overrides::default()).unwrap();
-        assert_eq!(from_file, ServerConfig::load(None, no_env, Overrides::default()).unwrap());
+        assert_eq!(
+            from_file,
+            ServerConfig::load(None, no_env, Overrides::default()).unwrap()
+        );
         assert_eq!(from_file.public_url, "http://127.0.0.1:8080");
     }
 
@@ -239,24 +251,38 @@ mod tests {
     fn flags_beat_environment_beat_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cordon.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:1111\"\nmetrics_listen = \"127.0.0.1:2222\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1111\"\nmetrics_listen = \"127.0.0.1:2222\"\n",
+        )
+        .unwrap();
         let env = |name: &str| (name == "CORDON_LISTEN").then(|| "127.0.0.1:3333".to_owned());
         let config = ServerConfig::load(Some(&path), env, Overrides::default()).unwrap();
         assert_eq!((config.listen.port(), config.metrics_listen.port()), (3333, 2222));
-        let flags = Overrides { listen: Some("127.0.0.1:4444".into()), ..Overrides::default() };
+        let flags = Overrides {
+            listen: Some("127.0.0.1:4444".into()),
+            ..Overrides::default()
+        };
         assert_eq!(ServerConfig::load(Some(&path), env, flags).unwrap().listen.port(), 4444);
     }
 
     #[test]
     fn errors_name_the_key_and_where_it_came_from() {
         let env = |name: &str| (name == "CORDON_DATABASE_URL").then(|| "mysql://x".to_owned());
-        let err = ServerConfig::load(None, env, Overrides::default()).unwrap_err().to_string();
-        assert!(err.starts_with("database (from environment CORDON_DATABASE_URL) is not valid"), "{err}");
+        let err = ServerConfig::load(None, env, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("database (from environment CORDON_DATABASE_URL) is not valid"),
+            "{err}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cordon.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
-        let err = ServerConfig::load(Some(&path), no_env, Overrides::default()).unwrap_err().to_string();
+        let err = ServerConfig::load(Some(&path), no_env, Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2: unknown field `lisen`"), "{err}");
     }
 }

@@ -1,8 +1,8 @@
 //! The JSON shapes of the API (and of `cordon --json`), built in one place.
 
 use cordon_app::JournalLine;
-use cordon_domain::journal::ChainBreak;
 use cordon_domain::Incident;
+use cordon_domain::journal::ChainBreak;
 use cordon_store::{ApiToken, IncidentRow, User};
 use serde_json::{Value, json};
 
@@ -48,9 +48,7 @@ pub fn incident(incident: &Incident) -> Value {
             })
         })
         .collect();
-    let justified = |by: &cordon_domain::Person, at: cordon_domain::Timestamp, reason: &str| {
-        json!({"by": by.as_str(), "at": at.to_rfc3339(), "reason": reason})
-    };
+    let justified = |by: &cordon_domain::Person, at: cordon_domain::Timestamp, reason: &str| json!({"by": by.as_str(), "at": at.to_rfc3339(), "reason": reason});
     json!({
         "id": incident.id.as_str(),
         "codename": incident.codename.as_ref().map(|c| c.as_str()),

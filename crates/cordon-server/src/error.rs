@@ -17,7 +17,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<i64>,
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -32,7 +32,11 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in or send a valid API token")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in or send a valid API token",
+        )
     }
 
     pub fn forbidden(message: impl Into<String>) -> ApiError {
@@ -49,14 +53,22 @@ impl ApiError {
     }
 
     pub fn throttled(seconds: i64) -> ApiError {
-        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", format!("too many attempts; retry in {seconds} seconds"));
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            format!("too many attempts; retry in {seconds} seconds"),
+        );
         error.retry_after = Some(seconds);
         error
     }
 
     pub fn internal(err: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %err, "request failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; quote the x-request-id header when reporting it")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; quote the x-request-id header when reporting it",
+        )
     }
 }
 
@@ -64,7 +76,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({"error": {"code": self.code, "message": self.message}});
         if let Some(details) = self.details {
-            body["error"]["details"] = details;
+            body["error"]["details"] = *details;
         }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
@@ -73,7 +85,9 @@ impl IntoResponse for ApiError {
             }
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -85,7 +99,9 @@ impl From<AppError> for ApiError {
             AppError::NotFound { .. } => ApiError::not_found(),
             AppError::Ambiguous { .. } => ApiError::new(StatusCode::CONFLICT, "ambiguous", err.to_string()),
             AppError::Refused(refusal) => refusal_error(refusal),
-            AppError::EmptyTitle | AppError::PlaybookKind { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string()),
+            AppError::EmptyTitle | AppError::PlaybookKind { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string())
+            }
             AppError::Contended { .. } | AppError::NoCodename => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
             }
@@ -108,12 +124,12 @@ fn refusal_error(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::Gate(block) => {
             let mut error = ApiError::new(StatusCode::CONFLICT, "gate_blocked", message);
-            error.details = Some(json!({
+            error.details = Some(Box::new(json!({
                 "step": block.step.0,
                 "gate": block.gate,
                 "missing": block.missing,
                 "waived_by": block.waived_by,
-            }));
+            })));
             error
         }
         Refusal::Excluded { .. }

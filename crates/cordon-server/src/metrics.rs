@@ -26,7 +26,9 @@ struct Histogram {
 impl Metrics {
     pub fn record(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         if let Ok(mut requests) = self.requests.lock() {
-            *requests.entry((route.to_owned(), method.to_owned(), status)).or_default() += 1;
+            *requests
+                .entry((route.to_owned(), method.to_owned(), status))
+                .or_default() += 1;
         }
         if let Ok(mut latency) = self.latency.lock() {
             let histogram = latency.entry((route.to_owned(), method.to_owned())).or_default();
@@ -47,7 +49,10 @@ impl Metrics {
     /// The text exposition format. `incidents` are (status, count) for operational incidents.
     pub fn render(&self, incidents: &[(String, u64)]) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP cordon_http_requests_total HTTP requests by route template, method and status.");
+        let _ = writeln!(
+            out,
+            "# HELP cordon_http_requests_total HTTP requests by route template, method and status."
+        );
         let _ = writeln!(out, "# TYPE cordon_http_requests_total counter");
         if let Ok(requests) = self.requests.lock() {
             for ((route, method, status), count) in requests.iter() {
@@ -58,23 +63,48 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(out, "# HELP cordon_http_request_duration_seconds HTTP request latency by route template and method.");
+        let _ = writeln!(
+            out,
+            "# HELP cordon_http_request_duration_seconds HTTP request latency by route template and method."
+        );
         let _ = writeln!(out, "# TYPE cordon_http_request_duration_seconds histogram");
         if let Ok(latency) = self.latency.lock() {
             for ((route, method), histogram) in latency.iter() {
                 let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
                 for (bound, count) in BUCKETS.iter().zip(&histogram.buckets) {
-                    let _ = writeln!(out, "cordon_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+                    let _ = writeln!(
+                        out,
+                        "cordon_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                    );
                 }
-                let _ = writeln!(out, "cordon_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.count);
-                let _ = writeln!(out, "cordon_http_request_duration_seconds_sum{{{labels}}} {}", histogram.sum);
-                let _ = writeln!(out, "cordon_http_request_duration_seconds_count{{{labels}}} {}", histogram.count);
+                let _ = writeln!(
+                    out,
+                    "cordon_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    histogram.count
+                );
+                let _ = writeln!(
+                    out,
+                    "cordon_http_request_duration_seconds_sum{{{labels}}} {}",
+                    histogram.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "cordon_http_request_duration_seconds_count{{{labels}}} {}",
+                    histogram.count
+                );
             }
         }
-        let _ = writeln!(out, "# HELP cordon_operational_incidents Operational incidents by status (security incidents are never counted).");
+        let _ = writeln!(
+            out,
+            "# HELP cordon_operational_incidents Operational incidents by status (security incidents are never counted)."
+        );
         let _ = writeln!(out, "# TYPE cordon_operational_incidents gauge");
         for (status, count) in incidents {
-            let _ = writeln!(out, "cordon_operational_incidents{{status=\"{}\"}} {count}", escape(status));
+            let _ = writeln!(
+                out,
+                "cordon_operational_incidents{{status=\"{}\"}} {count}",
+                escape(status)
+            );
         }
         out
     }

@@ -78,16 +78,22 @@ fn operation<S>(route: &Route<S>) -> Value {
         .collect();
     let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
     let mut responses = serde_json::Map::new();
-    let success = if route.method == Method::DELETE { "204" } else if route.method == Method::POST { "200" } else { "200" };
+    let success = if route.method == Method::DELETE { "204" } else { "200" };
     responses.insert(success.to_owned(), json!({"description": "success"}));
     if route.method == Method::POST {
         responses.insert("201".to_owned(), json!({"description": "created"}));
         responses.insert("400".to_owned(), error("the body is not valid JSON or misses a field"));
-        responses.insert("409".to_owned(), error("refused by a rule (e.g. a gate), or a conflict"));
+        responses.insert(
+            "409".to_owned(),
+            error("refused by a rule (e.g. a gate), or a conflict"),
+        );
         responses.insert("422".to_owned(), error("a value is not valid"));
     }
     if route.policy != Policy::Public {
-        responses.insert("401".to_owned(), error("not signed in, or the token is expired or revoked"));
+        responses.insert(
+            "401".to_owned(),
+            error("not signed in, or the token is expired or revoked"),
+        );
         responses.insert("403".to_owned(), error("signed in but not allowed (role, scope, CSRF)"));
     }
     if route.path.contains('{') {

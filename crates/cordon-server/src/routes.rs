@@ -48,37 +48,181 @@ pub struct Route<S> {
     pub handler: MethodRouter<AppState<S>>,
 }
 
-fn route<S>(method: Method, path: &'static str, policy: Policy, summary: &'static str, handler: MethodRouter<AppState<S>>) -> Route<S> {
-    Route { method, path, policy, summary, handler }
+fn route<S>(
+    method: Method,
+    path: &'static str,
+    policy: Policy,
+    summary: &'static str,
+    handler: MethodRouter<AppState<S>>,
+) -> Route<S> {
+    Route {
+        method,
+        path,
+        policy,
+        summary,
+        handler,
+    }
 }
 
 /// Every route Cordon serves, in the order they are documented.
 pub fn table<S: Store>() -> Vec<Route<S>> {
     use Policy::*;
     vec![
-        route(Method::GET, "/healthz", Public, "Liveness: the process is up", get(healthz)),
-        route(Method::GET, "/readyz", Public, "Readiness: the database answers", get(readyz::<S>)),
-        route(Method::GET, "/api/v1/openapi.json", Public, "This API's OpenAPI 3.1 document", get(openapi::<S>)),
-        route(Method::POST, "/api/v1/setup", Public, "Create the first administrator with the one-time setup token", post(setup::<S>)),
-        route(Method::POST, "/api/v1/session", Public, "Sign in; sets the session cookie and returns the CSRF token", post(login::<S>)),
-        route(Method::GET, "/api/v1/session", SignedIn, "Who am I, with the CSRF token for this session", get(whoami::<S>)),
-        route(Method::DELETE, "/api/v1/session", SignedIn, "Sign out", delete(logout::<S>)),
-        route(Method::POST, "/api/v1/totp/enrol", SignedIn, "Start TOTP enrolment; returns the secret and otpauth URI", post(totp_enrol::<S>)),
-        route(Method::POST, "/api/v1/totp/confirm", SignedIn, "Confirm TOTP enrolment with a code", post(totp_confirm::<S>)),
-        route(Method::GET, "/api/v1/tokens", SignedIn, "List your API tokens", get(list_tokens::<S>)),
-        route(Method::POST, "/api/v1/tokens", SignedIn, "Create an API token; the token is shown only in this response", post(create_token::<S>)),
-        route(Method::DELETE, "/api/v1/tokens/{token}", SignedIn, "Revoke one of your API tokens", delete(revoke_token::<S>)),
+        route(
+            Method::GET,
+            "/healthz",
+            Public,
+            "Liveness: the process is up",
+            get(healthz),
+        ),
+        route(
+            Method::GET,
+            "/readyz",
+            Public,
+            "Readiness: the database answers",
+            get(readyz::<S>),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/openapi.json",
+            Public,
+            "This API's OpenAPI 3.1 document",
+            get(openapi::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/setup",
+            Public,
+            "Create the first administrator with the one-time setup token",
+            post(setup::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/session",
+            Public,
+            "Sign in; sets the session cookie and returns the CSRF token",
+            post(login::<S>),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/session",
+            SignedIn,
+            "Who am I, with the CSRF token for this session",
+            get(whoami::<S>),
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/session",
+            SignedIn,
+            "Sign out",
+            delete(logout::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/totp/enrol",
+            SignedIn,
+            "Start TOTP enrolment; returns the secret and otpauth URI",
+            post(totp_enrol::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/totp/confirm",
+            SignedIn,
+            "Confirm TOTP enrolment with a code",
+            post(totp_confirm::<S>),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tokens",
+            SignedIn,
+            "List your API tokens",
+            get(list_tokens::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tokens",
+            SignedIn,
+            "Create an API token; the token is shown only in this response",
+            post(create_token::<S>),
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tokens/{token}",
+            SignedIn,
+            "Revoke one of your API tokens",
+            delete(revoke_token::<S>),
+        ),
         route(Method::GET, "/api/v1/users", Admin, "List users", get(list_users::<S>)),
-        route(Method::POST, "/api/v1/users", Admin, "Create a user", post(create_user::<S>)),
-        route(Method::PATCH, "/api/v1/users/{user}", Admin, "Change a user's role, password, second-factor requirement or disable them", patch(update_user::<S>)),
-        route(Method::GET, "/api/v1/incidents", SignedIn, "List the incidents you may see (filters, pagination)", get(list_incidents::<S>)),
-        route(Method::POST, "/api/v1/incidents", Responder, "Declare an incident", post(declare::<S>)),
-        route(Method::GET, "/api/v1/incidents/{incident}", IncidentRead, "An incident with its step board", get(show_incident::<S>)),
-        route(Method::GET, "/api/v1/incidents/{incident}/journal", IncidentRead, "An incident's journal and hash-chain state", get(incident_journal::<S>)),
-        route(Method::POST, "/api/v1/incidents/{incident}/events", IncidentWrite, "Propose a change (step, gate override, decision, role, member, status, severity)", post(post_event::<S>)),
-        route(Method::POST, "/api/v1/incidents/{incident}/break-glass", BreakGlass, "Administrator access to an incident, with a reason; journaled and shown to members", post(break_glass::<S>)),
-        route(Method::GET, "/api/v1/audit", Admin, "Verify the journals you may see and the checkpoint chain", get(audit::<S>)),
-        route(Method::GET, "/api/v1/audit/public-key", Public, "The ed25519 key that verifies checkpoints", get(public_key::<S>)),
+        route(
+            Method::POST,
+            "/api/v1/users",
+            Admin,
+            "Create a user",
+            post(create_user::<S>),
+        ),
+        route(
+            Method::PATCH,
+            "/api/v1/users/{user}",
+            Admin,
+            "Change a user's role, password, second-factor requirement or disable them",
+            patch(update_user::<S>),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/incidents",
+            SignedIn,
+            "List the incidents you may see (filters, pagination)",
+            get(list_incidents::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/incidents",
+            Responder,
+            "Declare an incident",
+            post(declare::<S>),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/incidents/{incident}",
+            IncidentRead,
+            "An incident with its step board",
+            get(show_incident::<S>),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/incidents/{incident}/journal",
+            IncidentRead,
+            "An incident's journal and hash-chain state",
+            get(incident_journal::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/incidents/{incident}/events",
+            IncidentWrite,
+            "Propose a change (step, gate override, decision, role, member, status, severity)",
+            post(post_event::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/incidents/{incident}/break-glass",
+            BreakGlass,
+            "Administrator access to an incident, with a reason; journaled and shown to members",
+            post(break_glass::<S>),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/audit",
+            Admin,
+            "Verify the journals you may see and the checkpoint chain",
+            get(audit::<S>),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/audit/public-key",
+            Public,
+            "The ed25519 key that verifies checkpoints",
+            get(public_key::<S>),
+        ),
     ]
 }
 
@@ -122,11 +266,16 @@ struct SetupRequest {
     password: String,
 }
 
-async fn setup<S: Store>(State(state): State<AppState<S>>, Body(request): Body<SetupRequest>) -> Result<Response, ApiError> {
+async fn setup<S: Store>(
+    State(state): State<AppState<S>>,
+    Body(request): Body<SetupRequest>,
+) -> Result<Response, ApiError> {
     let person = parse_person(&request.name)?;
     let password_hash = hash_password(request.password).await?;
     if !state.take_setup(&secret::digest(&request.token)) {
-        return Err(ApiError::forbidden("the setup token is not valid (it works once, and only while there are no users)"));
+        return Err(ApiError::forbidden(
+            "the setup token is not valid (it works once, and only while there are no users)",
+        ));
     }
     let user = new_user(person, GlobalRole::Admin, password_hash);
     if !state.store().create_first_user(&user).await? {
@@ -161,7 +310,9 @@ async fn login<S: Store>(
     let user = state.store().user(&request.name).await?;
     // Verify against a decoy when the account does not exist, so that timing does not reveal
     // which names exist.
-    let stored_hash = user.as_ref().map_or_else(cordon_auth::password::decoy, |u| u.password_hash.clone());
+    let stored_hash = user
+        .as_ref()
+        .map_or_else(cordon_auth::password::decoy, |u| u.password_hash.clone());
     let password = request.password;
     let password_ok = tokio::task::spawn_blocking(move || cordon_auth::password::verify(&stored_hash, &password))
         .await
@@ -170,12 +321,20 @@ async fn login<S: Store>(
         Some(user) if password_ok && !user.disabled => user,
         _ => {
             state.with_throttle(|t| t.record_failure(&keys, now_seconds));
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong name or password"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "wrong name or password",
+            ));
         }
     };
     let second_factor = if user.totp_enabled {
         let Some(code) = request.totp.as_deref() else {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", "this account needs a one-time code (field totp)"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "totp_required",
+                "this account needs a one-time code (field totp)",
+            ));
         };
         let secret = user.totp_secret.clone().unwrap_or_default();
         let step = cordon_auth::totp::verify(&secret, code, now_seconds, user.totp_last_step);
@@ -183,7 +342,11 @@ async fn login<S: Store>(
             Some(step) if state.store().use_totp_step(user.name.as_str(), step).await? => true,
             _ => {
                 state.with_throttle(|t| t.record_failure(&keys, now_seconds));
-                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_totp", "the one-time code is wrong or was already used"));
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "bad_totp",
+                    "the one-time code is wrong or was already used",
+                ));
             }
         }
     } else {
@@ -203,7 +366,11 @@ async fn login<S: Store>(
     };
     state.store().create_session(&session).await?;
     tracing::info!(user = %user.name, "signed in");
-    let secure = if state.config().secure_cookies() { "; Secure" } else { "" };
+    let secure = if state.config().secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         token.expose(),
@@ -247,10 +414,17 @@ async fn logout<S: Store>(State(state): State<AppState<S>>, principal: Principal
 
 async fn totp_enrol<S: Store>(State(state): State<AppState<S>>, principal: Principal) -> Result<Json<Value>, ApiError> {
     if principal.user.totp_enabled {
-        return Err(ApiError::new(StatusCode::CONFLICT, "refused", "a second factor is already enrolled"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            "a second factor is already enrolled",
+        ));
     }
     let secret = cordon_auth::totp::generate_secret().map_err(|e| ApiError::internal(&e))?;
-    state.store().set_totp(principal.person().as_str(), Some(&secret), false).await?;
+    state
+        .store()
+        .set_totp(principal.person().as_str(), Some(&secret), false)
+        .await?;
     let uri = cordon_auth::totp::provisioning_uri(&secret, principal.person().as_str(), "Cordon");
     Ok(Json(json!({"secret": secret, "otpauth_uri": uri})))
 }
@@ -268,11 +442,20 @@ async fn totp_confirm<S: Store>(
 ) -> Result<Json<Value>, ApiError> {
     let user = &principal.user;
     let Some(secret) = user.totp_secret.as_deref().filter(|_| !user.totp_enabled) else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "refused", "start enrolment first (POST /api/v1/totp/enrol)"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            "start enrolment first (POST /api/v1/totp/enrol)",
+        ));
     };
     let now_seconds = cordon_app::now().unix_millis() / 1000;
-    let step = cordon_auth::totp::verify(secret, &request.code, now_seconds, user.totp_last_step)
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_totp", "the code does not match; check the device clock"))?;
+    let step = cordon_auth::totp::verify(secret, &request.code, now_seconds, user.totp_last_step).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_totp",
+            "the code does not match; check the device clock",
+        )
+    })?;
     state.store().use_totp_step(user.name.as_str(), step).await?;
     state.store().set_totp(user.name.as_str(), Some(secret), true).await?;
     // Every other session of this user predates the second factor: end them all, including
@@ -281,10 +464,15 @@ async fn totp_confirm<S: Store>(
     Ok(Json(json!({"totp_enabled": true, "signed_out": true})))
 }
 
-async fn list_tokens<S: Store>(State(state): State<AppState<S>>, principal: Principal) -> Result<Json<Value>, ApiError> {
+async fn list_tokens<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
     principal.require_read()?;
     let tokens = state.store().tokens_of(principal.person().as_str()).await?;
-    Ok(Json(json!({"items": tokens.iter().map(dto::token).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"items": tokens.iter().map(dto::token).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -303,7 +491,9 @@ async fn create_token<S: Store>(
 ) -> Result<Response, ApiError> {
     principal.require_read()?;
     if let Via::Token { .. } = principal.via {
-        return Err(ApiError::forbidden("API tokens are created from a signed-in session, not with another token"));
+        return Err(ApiError::forbidden(
+            "API tokens are created from a signed-in session, not with another token",
+        ));
     }
     let allowed = match principal.user.role {
         GlobalRole::Admin => true,
@@ -311,10 +501,17 @@ async fn create_token<S: Store>(
         GlobalRole::Viewer => request.scope == Scope::Read,
     };
     if !allowed {
-        return Err(ApiError::forbidden(format!("a {} may not create a {} token", principal.user.role, request.scope)));
+        return Err(ApiError::forbidden(format!(
+            "a {} may not create a {} token",
+            principal.user.role, request.scope
+        )));
     }
     if request.label.trim().is_empty() || request.label.len() > 100 {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "label must be 1 to 100 characters"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "label must be 1 to 100 characters",
+        ));
     }
     let now = cordon_app::now();
     let (token, digest) = secret::mint(TokenKind::Api).map_err(|e| ApiError::internal(&e))?;
@@ -437,7 +634,13 @@ async fn list_incidents<S: Store>(
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let person = principal.person();
     let mine: HashSet<String> = if query.mine {
-        state.store().memberships(person.as_str()).await?.into_iter().map(|id| id.to_string()).collect()
+        state
+            .store()
+            .memberships(person.as_str())
+            .await?
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect()
     } else {
         HashSet::new()
     };
@@ -454,8 +657,15 @@ async fn list_incidents<S: Store>(
         .collect();
     let per_page = query.per_page.unwrap_or(50).clamp(1, 200);
     let page = query.page.unwrap_or(1).max(1);
-    let items: Vec<Value> = rows.iter().skip((page - 1) * per_page).take(per_page).map(dto::incident_row).collect();
-    Ok(Json(json!({"items": items, "page": page, "per_page": per_page, "total": rows.len()})))
+    let items: Vec<Value> = rows
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(dto::incident_row)
+        .collect();
+    Ok(Json(
+        json!({"items": items, "page": page, "per_page": per_page, "total": rows.len()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -488,7 +698,10 @@ async fn declare<S: Store>(
         severity: body.severity,
         playbook,
     };
-    let incident = state.service().declare(principal.person(), request, cordon_app::now()).await?;
+    let incident = state
+        .service()
+        .declare(principal.person(), request, cordon_app::now())
+        .await?;
     Ok((StatusCode::CREATED, Json(dto::incident(&incident))).into_response())
 }
 
@@ -528,7 +741,10 @@ async fn post_event<S: Store>(
             "declare with POST /api/v1/incidents; break glass with POST /api/v1/incidents/{incident}/break-glass",
         ));
     }
-    let incident = state.service().act(principal.person(), &reference, event, cordon_app::now()).await?;
+    let incident = state
+        .service()
+        .act(principal.person(), &reference, event, cordon_app::now())
+        .await?;
     Ok(Json(dto::incident(&incident)))
 }
 
@@ -558,8 +774,13 @@ async fn audit<S: Store>(State(state): State<AppState<S>>, principal: Principal)
     let report = state.service().audit(None).await?;
     // Only incidents the caller may see are named; checkpoint and witness findings concern
     // the whole installation and name no incident.
-    let visible: HashSet<String> =
-        state.service().list(principal.person()).await?.into_iter().map(|row| row.id.to_string()).collect();
+    let visible: HashSet<String> = state
+        .service()
+        .list(principal.person())
+        .await?
+        .into_iter()
+        .map(|row| row.id.to_string())
+        .collect();
     let findings: Vec<String> = report
         .findings
         .iter()
@@ -621,4 +842,3 @@ pub fn grouped<S: Store>() -> BTreeMap<&'static str, MethodRouter<AppState<S>>> 
     }
     grouped
 }
-

@@ -16,7 +16,9 @@ pub struct AppState<S> {
 
 impl<S> Clone for AppState<S> {
     fn clone(&self) -> Self {
-        AppState { inner: Arc::clone(&self.inner) }
+        AppState {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 

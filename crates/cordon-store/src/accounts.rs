@@ -6,8 +6,8 @@ use std::future::Future;
 use cordon_domain::{GlobalRole, Person, Scope, Timestamp};
 use sqlx::Row;
 
-use crate::backend::{PgStore, SqliteStore, corrupt, db, is_unique_violation};
 use crate::StoreError;
+use crate::backend::{PgStore, SqliteStore, corrupt, db, is_unique_violation};
 
 /// A local account. `Debug` leaves out the password hash and TOTP secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -85,8 +85,12 @@ pub trait AccountStore: Send + Sync {
     fn update_user(&self, name: &str, update: &UserUpdate) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Stores a TOTP secret awaiting confirmation (`enabled` false), or enables it.
-    fn set_totp(&self, name: &str, secret: Option<&str>, enabled: bool)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn set_totp(
+        &self,
+        name: &str,
+        secret: Option<&str>,
+        enabled: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Records the TOTP step just used; false when it is not newer than the last (a replay).
     fn use_totp_step(&self, name: &str, step: i64) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -110,7 +114,8 @@ pub trait AccountStore: Send + Sync {
 }
 
 fn parse_word<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, StoreError> {
-    text.parse().map_err(|_| corrupt(format!("{what} {text:?} is not recognised")))
+    text.parse()
+        .map_err(|_| corrupt(format!("{what} {text:?} is not recognised")))
 }
 
 fn person(text: String) -> Result<Person, StoreError> {

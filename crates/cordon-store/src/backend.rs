@@ -9,9 +9,7 @@ use std::time::Duration;
 use cordon_domain::journal::Checkpoint;
 use cordon_domain::{Codename, Entry, Hash, Head, IncidentId, Person, SignedCheckpoint, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Transaction};
 
 use crate::projection::{IncidentRow, Projection};
@@ -110,8 +108,7 @@ fn person(text: String) -> Result<Person, StoreError> {
 }
 
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|db| db.is_unique_violation())
+    err.as_database_error().is_some_and(|db| db.is_unique_violation())
 }
 
 macro_rules! impl_store {
@@ -445,13 +442,12 @@ where
     for<'c> &'c str: sqlx::ColumnIndex<DB::Row>,
 {
     let get = |column: &'static str| -> Result<String, StoreError> {
-        row.try_get::<String, _>(column)
-            .map_err(db("reading checkpoints"))
+        row.try_get::<String, _>(column).map_err(db("reading checkpoints"))
     };
     let index: i64 = row.try_get("idx").map_err(db("reading checkpoints"))?;
     let at: i64 = row.try_get("at").map_err(db("reading checkpoints"))?;
-    let heads: Vec<Head> = serde_json::from_str(&get("heads")?)
-        .map_err(|e| corrupt(format!("checkpoint {index} heads: {e}")))?;
+    let heads: Vec<Head> =
+        serde_json::from_str(&get("heads")?).map_err(|e| corrupt(format!("checkpoint {index} heads: {e}")))?;
     let prev = Hash::from_hex(&get("prev")?).map_err(|e| corrupt(e.to_string()))?;
     Ok(SignedCheckpoint {
         checkpoint: Checkpoint {

@@ -28,43 +28,24 @@ pub use projection::{IncidentRow, Projection};
 /// The incident journals and the projections kept beside them.
 pub trait JournalStore: Send + Sync {
     /// Creates an incident with its first journal entry.
-    fn declare(
-        &self,
-        projection: &Projection,
-        first: &Entry,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn declare(&self, projection: &Projection, first: &Entry) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Appends one entry and replaces the incident's projection, atomically. Fails with
     /// [`StoreError::Conflict`] when another writer appended the same sequence number first.
-    fn append(
-        &self,
-        entry: &Entry,
-        projection: &Projection,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn append(&self, entry: &Entry, projection: &Projection) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// One incident's journal in sequence order.
-    fn journal(
-        &self,
-        incident: &IncidentId,
-    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
+    fn journal(&self, incident: &IncidentId) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
 
     /// Every journal, for audits.
-    fn journals(
-        &self,
-    ) -> impl Future<Output = Result<BTreeMap<IncidentId, Vec<Entry>>, StoreError>> + Send;
+    fn journals(&self) -> impl Future<Output = Result<BTreeMap<IncidentId, Vec<Entry>>, StoreError>> + Send;
 
     /// The incidents `person` may see (need-to-know applied), most recent first.
-    fn visible_incidents(
-        &self,
-        person: &str,
-    ) -> impl Future<Output = Result<Vec<IncidentRow>, StoreError>> + Send;
+    fn visible_incidents(&self, person: &str) -> impl Future<Output = Result<Vec<IncidentRow>, StoreError>> + Send;
 
     /// Incidents whose id equals or starts with `reference`, or whose codename equals it.
     /// Callers apply need-to-know before saying anything about the result.
-    fn lookup(
-        &self,
-        reference: &str,
-    ) -> impl Future<Output = Result<Vec<IncidentRow>, StoreError>> + Send;
+    fn lookup(&self, reference: &str) -> impl Future<Output = Result<Vec<IncidentRow>, StoreError>> + Send;
 
     /// The head of every incident's chain.
     fn heads(&self) -> impl Future<Output = Result<Vec<Head>, StoreError>> + Send;
@@ -76,27 +57,18 @@ pub trait JournalStore: Send + Sync {
     fn operational_counts(&self) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
 
     /// Whether an open (not closed) incident already uses this codename.
-    fn codename_in_use(
-        &self,
-        codename: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn codename_in_use(&self, codename: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Signed checkpoints over the heads of all journals.
 pub trait CheckpointStore: Send + Sync {
-    fn checkpoints(&self)
-    -> impl Future<Output = Result<Vec<SignedCheckpoint>, StoreError>> + Send;
+    fn checkpoints(&self) -> impl Future<Output = Result<Vec<SignedCheckpoint>, StoreError>> + Send;
 
-    fn latest_checkpoint(
-        &self,
-    ) -> impl Future<Output = Result<Option<SignedCheckpoint>, StoreError>> + Send;
+    fn latest_checkpoint(&self) -> impl Future<Output = Result<Option<SignedCheckpoint>, StoreError>> + Send;
 
     /// Adds the next checkpoint. Fails with [`StoreError::CheckpointConflict`] when another
     /// writer added one with the same index first.
-    fn add_checkpoint(
-        &self,
-        checkpoint: &SignedCheckpoint,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn add_checkpoint(&self, checkpoint: &SignedCheckpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Everything a store needs to be: both traits, cheap to clone and shareable across tasks.
@@ -117,10 +89,7 @@ pub enum StoreError {
     #[error("stored data is not valid: {what}")]
     Corrupt { what: String },
     #[error("cannot open the database at {location}: {source}")]
-    Open {
-        location: String,
-        source: sqlx::Error,
-    },
+    Open { location: String, source: sqlx::Error },
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error during {operation}: {source}")]

@@ -25,12 +25,7 @@ pub struct Global {
     #[arg(long, global = true, env = "CORDON_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// A postgres:// URL selects PostgreSQL instead of the SQLite file in the data directory.
-    #[arg(
-        long,
-        global = true,
-        env = "CORDON_DATABASE_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, global = true, env = "CORDON_DATABASE_URL", hide_env_values = true)]
     pub database: Option<String>,
     /// Who you are: the person the journal records for your actions.
     #[arg(long = "as", global = true, env = "CORDON_USER", value_name = "NAME")]
@@ -73,6 +68,8 @@ pub enum Command {
     /// Show or check playbooks.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
+    /// Hunt through logs offline with Sigma rules and indicators (exit 0 none, 1 found, 2 error).
+    Hunt(crate::hunt::HuntArgs),
 }
 
 #[derive(Debug, Args)]

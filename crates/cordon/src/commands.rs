@@ -8,8 +8,8 @@ use cordon_domain::{Event, Person, Playbook, Refusal, StepId, VerifyingKey};
 use cordon_store::{PgStore, SqliteStore, Store};
 
 use crate::cli::{
-    AuditCommand, Cli, Command, ConfigCommand, DecisionCommand, GateCommand, Global, IncidentCommand,
-    MemberCommand, PlaybookCommand, RoleCommand, StepArgs, StepCommand,
+    AuditCommand, Cli, Command, ConfigCommand, DecisionCommand, GateCommand, Global, IncidentCommand, MemberCommand,
+    PlaybookCommand, RoleCommand, StepArgs, StepCommand,
 };
 use crate::render;
 
@@ -29,7 +29,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
-    let data_dir = DataDir::open(cli.global.data_dir.as_deref().unwrap_or(std::path::Path::new("./cordon-data")))?;
+    let data_dir = DataDir::open(
+        cli.global
+            .data_dir
+            .as_deref()
+            .unwrap_or(std::path::Path::new("./cordon-data")),
+    )?;
     match cli.global.database.as_deref() {
         None => {
             let store = SqliteStore::open(&data_dir.database_path()).await?;
@@ -57,8 +62,8 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
         }) => {
             let playbook = match playbook {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
                     Some(Playbook::parse(&path.display().to_string(), &text)?)
                 }
                 None => None,
@@ -207,22 +212,14 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
             }
         }
         Command::Playbook(command) => return playbook(&command),
-        Command::Serve(_) | Command::Config(_) => {}
+        Command::Serve(_) | Command::Config(_) | Command::Hunt(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn act<S: Store>(
-    service: &Service<S>,
-    global: &Global,
-    reference: &str,
-    event: Event,
-) -> anyhow::Result<()> {
+async fn act<S: Store>(service: &Service<S>, global: &Global, reference: &str, event: Event) -> anyhow::Result<()> {
     let summary = event.summary();
-    let incident = match service
-        .act(&actor(global)?, reference, event, cordon_app::now())
-        .await
-    {
+    let incident = match service.act(&actor(global)?, reference, event, cordon_app::now()).await {
         Ok(incident) => incident,
         Err(AppError::Refused(Refusal::Gate(block))) => {
             bail!(
@@ -275,14 +272,8 @@ fn step_event(command: StepCommand) -> (StepArgs, Event) {
 }
 
 /// The gate id when the step has exactly one, so `cordon gate override INC 3` suffices.
-async fn only_gate<S: Store>(
-    service: &Service<S>,
-    global: &Global,
-    args: &StepArgs,
-) -> anyhow::Result<String> {
-    let incident = service
-        .show(&actor(global)?, &args.incident.incident)
-        .await?;
+async fn only_gate<S: Store>(service: &Service<S>, global: &Global, args: &StepArgs) -> anyhow::Result<String> {
+    let incident = service.show(&actor(global)?, &args.incident.incident).await?;
     let step = incident
         .playbook
         .step(StepId(args.step))
@@ -292,11 +283,7 @@ async fn only_gate<S: Store>(
         [] => bail!("step {} has no gate to override", args.step),
         gates => {
             let ids: Vec<&str> = gates.iter().map(|g| g.id.as_str()).collect();
-            bail!(
-                "step {} has several gates; name one: {}",
-                args.step,
-                ids.join(", ")
-            )
+            bail!("step {} has several gates; name one: {}", args.step, ids.join(", "))
         }
     }
 }
@@ -319,8 +306,7 @@ fn playbook(command: &PlaybookCommand) -> anyhow::Result<ExitCode> {
             print!("{text}");
         }
         PlaybookCommand::Check { file } => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
             let playbook = Playbook::parse(&file.display().to_string(), &text)?;
             println!(
                 "{}: ok, {} steps, {} kind",
@@ -342,7 +328,7 @@ fn actor(global: &Global) -> anyhow::Result<Person> {
         .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|name| !name.is_empty())
         .context("who are you? pass --as NAME or set CORDON_USER")?;
-    Ok(person(&name)?)
+    person(&name)
 }
 
 fn person(name: &str) -> anyhow::Result<Person> {

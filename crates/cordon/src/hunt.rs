@@ -73,11 +73,15 @@ pub struct HuntArgs {
 /// Runs the hunt; the caller maps an error to exit code 2.
 pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global().context("cannot start worker threads")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global()
+            .context("cannot start worker threads")?;
     }
     let mapping = match &args.mapping {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read mapping {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read mapping {}", path.display()))?;
             Mapping::parse(&text)?
         }
         None => Mapping::builtin()?,
@@ -105,7 +109,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         }
         if args.list_skipped {
             for skipped in &load_report.skipped {
-                writeln!(stderr, "  skipped {} ({}): {}", skipped.path, skipped.title, skipped.reason)?;
+                writeln!(
+                    stderr,
+                    "  skipped {} ({}): {}",
+                    skipped.path, skipped.title, skipped.reason
+                )?;
             }
         }
     }
@@ -116,12 +124,18 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
 
     let (files, walk_errors) = discover_files(&args.paths);
     let show_progress = !args.no_progress && std::io::stderr().is_terminal();
-    let sink = CliSink { timeline: TimelineSink::default(), progress: show_progress.then(|| Mutex::new(ProgressLine::new())) };
+    let sink = CliSink {
+        timeline: TimelineSink::default(),
+        progress: show_progress.then(|| Mutex::new(ProgressLine::new())),
+    };
     for error in walk_errors {
         sink.unreadable_file(error);
     }
     let options = HuntOptions {
-        read: ReadOptions { syslog_year: args.syslog_year.unwrap_or_else(current_year), ..ReadOptions::default() },
+        read: ReadOptions {
+            syslog_year: args.syslog_year.unwrap_or_else(current_year),
+            ..ReadOptions::default()
+        },
         minimum_level: args.min_level.clone(),
     };
     let started = Instant::now();
@@ -166,11 +180,19 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         summary.corrupt_records,
         timeline.unreadable_files.len(),
     )?;
-    Ok(if timeline.detections.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if timeline.detections.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn current_year() -> i16 {
@@ -180,7 +202,8 @@ fn current_year() -> i16 {
 fn load_indicators(paths: &[PathBuf]) -> anyhow::Result<IndicatorSet> {
     let mut all = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read indicators {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read indicators {}", path.display()))?;
         let (indicators, errors) = parse_indicator_file(&path.display().to_string(), &text);
         for error in &errors {
             eprintln!("indicator skipped: {error}");
@@ -252,12 +275,19 @@ struct ProgressLine {
 
 impl ProgressLine {
     fn new() -> ProgressLine {
-        ProgressLine { started: Instant::now(), last_draw: None, drawn: false }
+        ProgressLine {
+            started: Instant::now(),
+            last_draw: None,
+            drawn: false,
+        }
     }
 
     fn draw(&mut self, progress: &Progress) {
         let now = Instant::now();
-        if self.last_draw.is_some_and(|last| now.duration_since(last) < Duration::from_millis(200)) {
+        if self
+            .last_draw
+            .is_some_and(|last| now.duration_since(last) < Duration::from_millis(200))
+        {
             return;
         }
         self.last_draw = Some(now);

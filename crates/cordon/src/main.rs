@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod hunt;
 mod render;
 mod serve;
 
@@ -17,18 +18,28 @@ use crate::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let cli::Command::Hunt(args) = cli.command {
+        // The hunt is synchronous and parallel (rayon): it needs no async runtime.
+        return match hunt::run(args) {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let serving = matches!(cli.command, cli::Command::Serve(_));
     let json_logs = match &cli.command {
         cli::Command::Serve(args) => {
-            args.log_format.as_deref().or(std::env::var("CORDON_LOG_FORMAT").ok().as_deref()) == Some("json")
+            args.log_format
+                .as_deref()
+                .or(std::env::var("CORDON_LOG_FORMAT").ok().as_deref())
+                == Some("json")
         }
         _ => false,
     };
     init_logging(serving, json_logs);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -48,9 +59,11 @@ fn main() -> ExitCode {
 /// RUST_LOG asks for more; the server logs at info, as JSON when asked.
 fn init_logging(serving: bool, json: bool) {
     let default = if serving { "info" } else { "warn" };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

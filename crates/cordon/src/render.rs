@@ -64,9 +64,7 @@ pub fn incident_list(rows: &[IncidentRow]) -> String {
         })
         .collect();
     table(
-        &[
-            "NAME", "ID", "KIND", "SEVERITY", "STATUS", "DECLARED", "TITLE",
-        ],
+        &["NAME", "ID", "KIND", "SEVERITY", "STATUS", "DECLARED", "TITLE"],
         &rows,
     )
 }
@@ -286,10 +284,7 @@ pub fn audit(report: &AuditReport) -> String {
         for finding in &report.findings {
             out.push_str(&format!("FAIL {finding}\n"));
         }
-        out.push_str(&format!(
-            "audit: FAILED with {} finding(s)\n",
-            report.findings.len()
-        ));
+        out.push_str(&format!("audit: FAILED with {} finding(s)\n", report.findings.len()));
     }
     out
 }

@@ -23,7 +23,11 @@ pub fn load_config(global: &Global, args: &ServeArgs) -> anyhow::Result<ServerCo
         log_format: args.log_format.clone(),
     };
     // Global flags already carry their environment variables; the rest are read here.
-    Ok(ServerConfig::load(args.config.as_deref(), |name| std::env::var(name).ok(), overrides)?)
+    Ok(ServerConfig::load(
+        args.config.as_deref(),
+        |name| std::env::var(name).ok(),
+        overrides,
+    )?)
 }
 
 pub async fn run(config: ServerConfig) -> anyhow::Result<ExitCode> {

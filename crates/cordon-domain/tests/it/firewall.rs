@@ -27,14 +27,8 @@ fn domain_does_not_depend_on_runtime_database_or_web_crates() {
         String::from_utf8_lossy(&output.stderr)
     );
     let tree = String::from_utf8(output.stdout).unwrap();
-    let crates: Vec<&str> = tree
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .collect();
-    assert!(
-        crates.contains(&"serde"),
-        "cargo tree output looks wrong:\n{tree}"
-    );
+    let crates: Vec<&str> = tree.lines().filter_map(|line| line.split_whitespace().next()).collect();
+    assert!(crates.contains(&"serde"), "cargo tree output looks wrong:\n{tree}");
     for forbidden in ["tokio", "sqlx", "sqlx-core", "axum", "hyper", "reqwest"] {
         assert!(
             !crates.contains(&forbidden),

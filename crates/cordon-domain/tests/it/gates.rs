@@ -15,11 +15,7 @@ fn ungated_steps_start_on_a_fresh_incident() {
     for step in 1..=14u32 {
         let mut scenario = Scenario::security();
         let result = scenario.act("alice", start(step));
-        assert_eq!(
-            result.is_ok(),
-            !GATED.contains(&step),
-            "step {step}: {result:?}"
-        );
+        assert_eq!(result.is_ok(), !GATED.contains(&step), "step {step}: {result:?}");
     }
 }
 
@@ -88,10 +84,7 @@ fn internal_comms_need_forensics_and_a_finding_that_no_insider_was_involved() {
     let mut scenario = Scenario::security();
     scenario.complete(&[1, 2, 4, 9, 10]);
     let message = scenario.refused("alice", start(11));
-    assert!(
-        message.contains("decision \"attack-not-internal\""),
-        "{message}"
-    );
+    assert!(message.contains("decision \"attack-not-internal\""), "{message}");
     scenario.ok(
         "alice",
         Event::DecisionRecorded {
@@ -155,30 +148,19 @@ fn reopening_a_validated_step_closes_the_gate_again() {
 #[test]
 fn only_the_commander_overrides_with_a_reason_and_it_is_journaled() {
     let mut scenario = Scenario::security();
-    scenario.ok(
-        "alice",
-        Event::MemberAdded {
-            person: person("bob"),
-        },
-    );
+    scenario.ok("alice", Event::MemberAdded { person: person("bob") });
     let override_gate = |reason: &str| Event::GateOverridden {
         step: StepId(3),
         gate: "contain-first".into(),
         reason: reason.into(),
     };
     let message = scenario.refused("bob", override_gate("I want to"));
-    assert_eq!(
-        message,
-        "only the incident commander (alice) may override a gate"
-    );
+    assert_eq!(message, "only the incident commander (alice) may override a gate");
     assert_eq!(
         scenario.refused("alice", override_gate("  ")),
         "a reason is required to override a gate"
     );
-    scenario.ok(
-        "alice",
-        override_gate("the attacker is gone; we need people now"),
-    );
+    scenario.ok("alice", override_gate("the attacker is gone; we need people now"));
     scenario.ok("bob", start(3));
 
     let recorded = scenario
@@ -229,10 +211,7 @@ fn only_conditional_steps_are_skipped_and_never_silently() {
             reason: "no time".into(),
         },
     );
-    assert!(
-        message.starts_with("step 5 is not conditional"),
-        "{message}"
-    );
+    assert!(message.starts_with("step 5 is not conditional"), "{message}");
     let message = scenario.refused(
         "alice",
         Event::StepSkipped {
@@ -248,10 +227,7 @@ fn only_conditional_steps_are_skipped_and_never_silently() {
             reason: "no legal duty, no criminal case".into(),
         },
     );
-    assert_eq!(
-        scenario.incident.steps[&StepId(12)].status,
-        StepStatus::Skipped
-    );
+    assert_eq!(scenario.incident.steps[&StepId(12)].status, StepStatus::Skipped);
 }
 
 #[test]
@@ -265,10 +241,7 @@ fn closing_needs_every_step_settled() {
             reason: "done".into(),
         },
     );
-    assert!(
-        message.contains("11 Internal communication (pending)"),
-        "{message}"
-    );
+    assert!(message.contains("11 Internal communication (pending)"), "{message}");
     scenario.ok(
         "alice",
         Event::DecisionRecorded {
@@ -401,12 +374,7 @@ fn observers_watch_but_do_not_act() {
 #[test]
 fn there_is_exactly_one_commander_and_handing_over_is_the_commanders_call() {
     let mut scenario = Scenario::security();
-    scenario.ok(
-        "alice",
-        Event::MemberAdded {
-            person: person("bob"),
-        },
-    );
+    scenario.ok("alice", Event::MemberAdded { person: person("bob") });
     let message = scenario.refused(
         "bob",
         Event::RoleAssigned {
@@ -414,10 +382,7 @@ fn there_is_exactly_one_commander_and_handing_over_is_the_commanders_call() {
             role: Role::IncidentCommander,
         },
     );
-    assert_eq!(
-        message,
-        "only the incident commander (alice) may assign roles"
-    );
+    assert_eq!(message, "only the incident commander (alice) may assign roles");
     scenario.ok(
         "alice",
         Event::RoleAssigned {
@@ -448,12 +413,40 @@ fn the_fold_of_the_journal_is_the_state_built_step_by_step() {
 #[test]
 fn break_glass_lets_a_non_member_in_with_a_reason_but_never_an_excluded_one() {
     let mut scenario = Scenario::security();
-    assert_eq!(scenario.refused("root", Event::BreakGlass { reason: " ".into() }), "a reason is required to break the glass");
-    scenario.ok("root", Event::BreakGlass { reason: "legal hold request from counsel".into() });
+    assert_eq!(
+        scenario.refused("root", Event::BreakGlass { reason: " ".into() }),
+        "a reason is required to break the glass"
+    );
+    scenario.ok(
+        "root",
+        Event::BreakGlass {
+            reason: "legal hold request from counsel".into(),
+        },
+    );
     assert!(scenario.incident.visible_to(&person("root")));
-    assert_eq!(scenario.incident.break_glass[0].reason, "legal hold request from counsel");
-    assert_eq!(scenario.refused("root", Event::BreakGlass { reason: "again".into() }), "root is already a member");
+    assert_eq!(
+        scenario.incident.break_glass[0].reason,
+        "legal hold request from counsel"
+    );
+    assert_eq!(
+        scenario.refused("root", Event::BreakGlass { reason: "again".into() }),
+        "root is already a member"
+    );
 
-    scenario.ok("alice", Event::MemberExcluded { person: person("mallory"), reason: "insider".into() });
-    assert_eq!(scenario.refused("mallory", Event::BreakGlass { reason: "let me in".into() }), "mallory is excluded from this incident");
+    scenario.ok(
+        "alice",
+        Event::MemberExcluded {
+            person: person("mallory"),
+            reason: "insider".into(),
+        },
+    );
+    assert_eq!(
+        scenario.refused(
+            "mallory",
+            Event::BreakGlass {
+                reason: "let me in".into()
+            }
+        ),
+        "mallory is excluded from this incident"
+    );
 }

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 
 use cordon_domain::journal::{self, Entry, Finding};
-use cordon_domain::{
-    Checkpoint, Event, Hash, Head, Incident, IncidentId, Role, SigningKey, StepId, Timestamp,
-};
+use cordon_domain::{Checkpoint, Event, Hash, Head, Incident, IncidentId, Role, SigningKey, StepId, Timestamp};
 use proptest::prelude::*;
 
 use crate::support::{Scenario, person};
@@ -45,12 +43,7 @@ fn action(index: u8) -> (&'static str, Event) {
                 note: "checked".into(),
             },
         ),
-        5 => (
-            "alice",
-            Event::MemberAdded {
-                person: person("bob"),
-            },
-        ),
+        5 => ("alice", Event::MemberAdded { person: person("bob") }),
         6 => (
             "alice",
             Event::GateOverridden {
@@ -123,8 +116,7 @@ enum Tamper {
 
 fn tamper() -> impl Strategy<Value = Tamper> {
     prop_oneof![
-        (any::<usize>(), any::<usize>())
-            .prop_map(|(entry, byte)| Tamper::FlipPayloadByte { entry, byte }),
+        (any::<usize>(), any::<usize>()).prop_map(|(entry, byte)| Tamper::FlipPayloadByte { entry, byte }),
         any::<usize>().prop_map(|entry| Tamper::ChangeActor { entry }),
         (any::<usize>(), prop_oneof![-100_000i64..-1, 1i64..100_000])
             .prop_map(|(entry, delta)| Tamper::ChangeTime { entry, delta }),
@@ -239,13 +231,7 @@ fn a_forged_or_missing_checkpoint_is_named() {
         seq: entries.len() as u64,
         hash: entries[entries.len() - 1].hash,
     };
-    let first = Checkpoint::new(
-        1,
-        Timestamp::from_unix_millis(0),
-        Hash::GENESIS,
-        vec![head.clone()],
-    )
-    .sign(&key);
+    let first = Checkpoint::new(1, Timestamp::from_unix_millis(0), Hash::GENESIS, vec![head.clone()]).sign(&key);
     let second = Checkpoint::new(
         2,
         Timestamp::from_unix_millis(1),
@@ -254,12 +240,7 @@ fn a_forged_or_missing_checkpoint_is_named() {
     )
     .sign(&forger);
     let journals = BTreeMap::from([(IncidentId::new("inc-1"), entries)]);
-    let report = journal::audit(
-        &journals,
-        &[first.clone(), second],
-        &key.verifying_key(),
-        None,
-    );
+    let report = journal::audit(&journals, &[first.clone(), second], &key.verifying_key(), None);
     let rendered: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
     assert_eq!(
         rendered,
@@ -267,19 +248,11 @@ fn a_forged_or_missing_checkpoint_is_named() {
     );
 
     // The database lost its latest checkpoint, but the witness kept outside it remembers.
-    let third = Checkpoint::new(
-        2,
-        Timestamp::from_unix_millis(1),
-        first.checkpoint.digest(),
-        vec![head],
-    )
-    .sign(&key);
+    let third = Checkpoint::new(2, Timestamp::from_unix_millis(1), first.checkpoint.digest(), vec![head]).sign(&key);
     let report = journal::audit(&journals, &[first], &key.verifying_key(), Some(&third));
     let rendered: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
     assert_eq!(
         rendered,
-        [
-            "witness: the witness holds checkpoint 2 but the database has only 1 (checkpoints were removed)"
-        ]
+        ["witness: the witness holds checkpoint 2 but the database has only 1 (checkpoints were removed)"]
     );
 }

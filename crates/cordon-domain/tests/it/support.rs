@@ -2,8 +2,7 @@
 //! the journal so tests can fold and seal it.
 
 use cordon_domain::{
-    Event, Incident, IncidentId, Kind, Person, Playbook, Recorded, Refusal, Role, Severity, StepId,
-    Timestamp,
+    Event, Incident, IncidentId, Kind, Person, Playbook, Recorded, Refusal, Role, Severity, StepId, Timestamp,
 };
 
 pub struct Scenario {
@@ -43,8 +42,7 @@ impl Scenario {
                 playbook: Playbook::builtin(kind),
             },
         };
-        let incident =
-            Incident::fold(IncidentId::new("inc-1"), std::slice::from_ref(&declared)).unwrap();
+        let incident = Incident::fold(IncidentId::new("inc-1"), std::slice::from_ref(&declared)).unwrap();
         Scenario {
             incident,
             journal: vec![declared],

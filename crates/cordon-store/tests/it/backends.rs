@@ -5,9 +5,7 @@ use sqlx::Connection;
 
 pub async fn sqlite() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("cordon.db"))
-        .await
-        .unwrap();
+    let store = SqliteStore::open(&dir.path().join("cordon.db")).await.unwrap();
     (store, dir)
 }
 
@@ -16,14 +14,10 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("CORDON_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!(
-                "CI=true but CORDON_TEST_POSTGRES_URL is not set: the PostgreSQL suite must run in CI"
-            )
+            panic!("CI=true but CORDON_TEST_POSTGRES_URL is not set: the PostgreSQL suite must run in CI")
         }
         _ => {
-            eprintln!(
-                "notice: CORDON_TEST_POSTGRES_URL is not set; skipping the PostgreSQL conformance tests"
-            );
+            eprintln!("notice: CORDON_TEST_POSTGRES_URL is not set; skipping the PostgreSQL conformance tests");
             None
         }
     }

@@ -34,10 +34,7 @@ impl Cordon {
         let output = self.run(user, args);
         let stdout = String::from_utf8(output.stdout).unwrap();
         let stderr = String::from_utf8(output.stderr).unwrap();
-        assert!(
-            output.status.success(),
-            "cordon {args:?} failed:\n{stderr}\n{stdout}"
-        );
+        assert!(output.status.success(), "cordon {args:?} failed:\n{stderr}\n{stdout}");
         stdout
     }
 

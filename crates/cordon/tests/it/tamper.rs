@@ -16,45 +16,24 @@ fn tamper(cordon: &Cordon, statements: &[&str]) {
     runtime.block_on(async {
         let mut connection = SqliteConnection::connect(&url).await.unwrap();
         for statement in statements {
-            sqlx::query(statement)
-                .execute(&mut connection)
-                .await
-                .unwrap();
+            sqlx::query(statement).execute(&mut connection).await.unwrap();
         }
     });
 }
 
 fn incident_with_entries(cordon: &Cordon) -> (String, String) {
     let codename = cordon.declare("alice", "Ransomware note on file server");
+    cordon.ok("alice", &["role", "assign", &codename, "alice", "incident-commander"]);
     cordon.ok(
         "alice",
-        &["role", "assign", &codename, "alice", "incident-commander"],
+        &["step", "done", &codename, "1", "--note", "file server powered off"],
     );
     cordon.ok(
         "alice",
-        &[
-            "step",
-            "done",
-            &codename,
-            "1",
-            "--note",
-            "file server powered off",
-        ],
-    );
-    cordon.ok(
-        "alice",
-        &[
-            "step",
-            "done",
-            &codename,
-            "2",
-            "--note",
-            "VPN account disabled",
-        ],
+        &["step", "done", &codename, "2", "--note", "VPN account disabled"],
     );
     let show: serde_json::Value =
-        serde_json::from_str(&cordon.ok("alice", &["--json", "incident", "show", &codename]))
-            .unwrap();
+        serde_json::from_str(&cordon.ok("alice", &["--json", "incident", "show", &codename])).unwrap();
     (codename, show["id"].as_str().unwrap().to_owned())
 }
 
@@ -90,9 +69,7 @@ fn an_edited_entry_is_named() {
     );
     let report = cordon.fails("alice", &["audit", "verify"]);
     assert!(
-        report.contains(&format!(
-            "FAIL incident {id} entry 4: content does not match its hash"
-        )),
+        report.contains(&format!("FAIL incident {id} entry 4: content does not match its hash")),
         "{report}"
     );
     let journal = cordon.fails("alice", &["journal", &codename]);
@@ -105,16 +82,11 @@ fn a_deleted_entry_is_named() {
     let (_, id) = incident_with_entries(&cordon);
     tamper(
         &cordon,
-        &[
-            "DROP TRIGGER journal_no_delete",
-            "DELETE FROM journal WHERE seq = 2",
-        ],
+        &["DROP TRIGGER journal_no_delete", "DELETE FROM journal WHERE seq = 2"],
     );
     let report = cordon.fails("alice", &["audit", "verify"]);
     assert!(
-        report.contains(&format!(
-            "FAIL incident {id} entry 2: sequence number is 3, expected 2"
-        )),
+        report.contains(&format!("FAIL incident {id} entry 2: sequence number is 3, expected 2")),
         "{report}"
     );
 }
@@ -125,20 +97,11 @@ fn a_cut_tail_is_caught_by_the_checkpoint() {
     let (_, id) = incident_with_entries(&cordon);
     tamper(
         &cordon,
-        &[
-            "DROP TRIGGER journal_no_delete",
-            "DELETE FROM journal WHERE seq >= 3",
-        ],
+        &["DROP TRIGGER journal_no_delete", "DELETE FROM journal WHERE seq >= 3"],
     );
     let report = cordon.fails("alice", &["audit", "verify"]);
-    assert!(
-        report.contains(&format!("incident {id}: checkpoint")),
-        "{report}"
-    );
-    assert!(
-        report.contains("records 4 entries but the journal has 2"),
-        "{report}"
-    );
+    assert!(report.contains(&format!("incident {id}: checkpoint")), "{report}");
+    assert!(report.contains("records 4 entries but the journal has 2"), "{report}");
 }
 
 #[test]
@@ -167,8 +130,5 @@ fn a_checkpoint_from_another_key_is_refused() {
     incident_with_entries(&cordon);
     let other = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
     let report = cordon.fails("alice", &["audit", "verify", "--public-key", other]);
-    assert!(
-        report.contains("checkpoint 1: signature does not verify"),
-        "{report}"
-    );
+    assert!(report.contains("checkpoint 1: signature does not verify"), "{report}");
 }

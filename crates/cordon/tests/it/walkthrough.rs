@@ -10,17 +10,10 @@ fn security_incident_from_open_to_closed() {
     let id = incident.as_str();
     let words: Vec<&str> = id.split('-').collect();
     assert_eq!(words.len(), 2, "codename is two words: {id}");
-    assert!(
-        !"Deploy key leaked; customer DB read"
-            .to_lowercase()
-            .contains(words[0])
-    );
+    assert!(!"Deploy key leaked; customer DB read".to_lowercase().contains(words[0]));
 
     // Bob, not on the incident, sees nothing of it: not in lists, not by name.
-    assert_eq!(
-        cordon.ok("bob", &["incident", "list"]),
-        "no incidents you can see\n"
-    );
+    assert_eq!(cordon.ok("bob", &["incident", "list"]), "no incidents you can see\n");
     let hidden = cordon.fails("bob", &["incident", "show", id]);
     let missing = cordon.fails("bob", &["incident", "show", "no-such-thing"]);
     assert_eq!(
@@ -29,17 +22,11 @@ fn security_incident_from_open_to_closed() {
         "hidden looks exactly like missing"
     );
 
-    cordon.ok(
-        "alice",
-        &["role", "assign", id, "alice", "incident-commander"],
-    );
+    cordon.ok("alice", &["role", "assign", id, "alice", "incident-commander"]);
 
     // Contain first: assembling is gated on steps 1 and 2.
     let refused = cordon.fails("alice", &["step", "start", id, "3"]);
-    assert!(
-        refused.contains("blocked by gate \"contain-first\""),
-        "{refused}"
-    );
+    assert!(refused.contains("blocked by gate \"contain-first\""), "{refused}");
     assert!(
         refused.contains(&format!("cordon gate override {id} 3 contain-first")),
         "{refused}"
@@ -56,27 +43,14 @@ fn security_incident_from_open_to_closed() {
         ],
     );
     cordon.ok("alice", &["step", "start", id, "3"]);
-    cordon.ok(
-        "alice",
-        &["role", "assign", id, "bob", "subject-matter-expert"],
-    );
+    cordon.ok("alice", &["role", "assign", id, "bob", "subject-matter-expert"]);
     assert!(
         cordon.ok("bob", &["incident", "list"]).contains(id),
         "bob sees it once added"
     );
 
     for step in ["1", "2", "3", "4", "5", "6", "7", "8", "9"] {
-        cordon.ok(
-            "bob",
-            &[
-                "step",
-                "done",
-                id,
-                step,
-                "--note",
-                "done in the walk-through",
-            ],
-        );
+        cordon.ok("bob", &["step", "done", id, step, "--note", "done in the walk-through"]);
     }
     cordon.ok("bob", &["step", "done", id, "10"]);
     let refused = cordon.fails("alice", &["step", "start", id, "11"]);
@@ -95,49 +69,22 @@ fn security_incident_from_open_to_closed() {
     cordon.ok("alice", &["step", "done", id, "11"]);
     cordon.ok(
         "alice",
-        &[
-            "step",
-            "skip",
-            id,
-            "12",
-            "--reason",
-            "no legal duty to report",
-        ],
+        &["step", "skip", id, "12", "--reason", "no legal duty to report"],
     );
     cordon.ok(
         "alice",
-        &[
-            "step",
-            "skip",
-            id,
-            "13",
-            "--reason",
-            "no third party was used",
-        ],
+        &["step", "skip", id, "13", "--reason", "no third party was used"],
     );
     let refused = cordon.fails("alice", &["step", "start", id, "14"]);
     assert!(refused.contains("not validated"), "{refused}");
     cordon.ok(
         "alice",
-        &[
-            "step",
-            "validate",
-            id,
-            "5",
-            "--note",
-            "timeline reviewed with counsel",
-        ],
+        &["step", "validate", id, "5", "--note", "timeline reviewed with counsel"],
     );
     cordon.ok("alice", &["step", "validate", id, "6"]);
-    cordon.ok(
-        "alice",
-        &["step", "done", id, "14", "--note", "customer notice sent"],
-    );
+    cordon.ok("alice", &["step", "done", id, "14", "--note", "customer notice sent"]);
     for status in ["contained", "resolved", "closed"] {
-        cordon.ok(
-            "alice",
-            &["incident", "status", id, status, "--reason", "walk-through"],
-        );
+        cordon.ok("alice", &["incident", "status", id, status, "--reason", "walk-through"]);
     }
 
     let show: serde_json::Value =
@@ -162,10 +109,7 @@ fn security_incident_from_open_to_closed() {
 fn excluded_people_stay_out_whatever_their_role() {
     let cordon = Cordon::new();
     let id = cordon.declare("alice", "Suspicious admin logins");
-    cordon.ok(
-        "alice",
-        &["role", "assign", &id, "alice", "incident-commander"],
-    );
+    cordon.ok("alice", &["role", "assign", &id, "alice", "incident-commander"]);
     cordon.ok("alice", &["role", "assign", &id, "mallory", "executive"]);
     assert!(cordon.ok("mallory", &["incident", "list"]).contains(&id));
     cordon.ok(
@@ -199,15 +143,10 @@ fn invalid_playbook_files_are_reported_with_file_and_line() {
     let file = path.display().to_string();
     let message = cordon.fails("alice", &["playbook", "check", &file]);
     assert!(
-        message.contains(&format!(
-            "{file}:10:14: gate \"g\" refers to unknown step 9"
-        )),
+        message.contains(&format!("{file}:10:14: gate \"g\" refers to unknown step 9")),
         "{message}"
     );
-    let message = cordon.fails(
-        "alice",
-        &["incident", "open", "--title", "x", "--playbook", &file],
-    );
+    let message = cordon.fails("alice", &["incident", "open", "--title", "x", "--playbook", &file]);
     assert!(message.contains("refers to unknown step 9"), "{message}");
 }
 

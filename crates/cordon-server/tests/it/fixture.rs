@@ -1,0 +1,325 @@
+//! A server state with users, sessions and incidents, on either backend, driven in-process
+//! through the router (no sockets).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use cordon_app::{DataDir, DeclareRequest, Service};
+use cordon_auth::secret::{self, TokenKind};
+use cordon_domain::{Event, GlobalRole, Kind, Person, Role, Scope, Severity, Timestamp};
+use cordon_server::{AppState, Overrides, ServerConfig};
+use cordon_store::{ApiToken, PgStore, Session, SqliteStore, Store, User};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::Connection;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Every kind of caller the matrix tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Who {
+    /// An administrator who is not on the security incident.
+    Admin,
+    /// A responder who is a plain member of the security incident.
+    Responder,
+    /// A viewer who is a member of the security incident.
+    Viewer,
+    /// The security incident's commander (a responder).
+    Member,
+    /// A responder who is not on the security incident.
+    NonMember,
+    /// A responder excluded from the security incident.
+    Excluded,
+    Anonymous,
+    /// The commander's API token, expired.
+    ExpiredToken,
+}
+
+pub const EVERYONE: [Who; 8] = [
+    Who::Admin,
+    Who::Responder,
+    Who::Viewer,
+    Who::Member,
+    Who::NonMember,
+    Who::Excluded,
+    Who::Anonymous,
+    Who::ExpiredToken,
+];
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("CORDON_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("CI=true but CORDON_TEST_POSTGRES_URL is not set: the PostgreSQL suite must run in CI")
+            }
+            _ => {
+                eprintln!("notice: CORDON_TEST_POSTGRES_URL is not set; skipping the PostgreSQL server tests");
+                None
+            }
+        }
+    }
+}
+
+/// One argon2id hash, computed once per test binary (it is deliberately slow).
+pub fn password_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| cordon_auth::password::hash(PASSWORD).unwrap())
+        .clone()
+}
+
+pub struct Caller {
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+    pub own_token_id: Option<String>,
+}
+
+pub struct Fixture {
+    pub app: Router,
+    pub incident: String,
+    pub codename: String,
+    pub operational: String,
+    pub callers: HashMap<Who, Caller>,
+    pub setup_token: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn person(name: &str) -> Person {
+    Person::new(name).unwrap()
+}
+
+fn user(name: &str, role: GlobalRole) -> User {
+    User {
+        name: person(name),
+        role,
+        password_hash: password_hash(),
+        totp_secret: None,
+        totp_enabled: false,
+        totp_last_step: None,
+        totp_required: false,
+        disabled: false,
+        created_at: Timestamp::from_unix_millis(0),
+    }
+}
+
+impl Fixture {
+    /// A fresh installation with users and incidents. `with_users` false leaves it empty,
+    /// with the setup token armed.
+    pub async fn new(backend: &Backend, with_users: bool) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => {
+                let store = SqliteStore::open(&dir.path().join("cordon.db")).await.unwrap();
+                Fixture::build(store, dir, with_users).await
+            }
+            Backend::Postgres(url) => {
+                let name = format!("cordon_srv_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+                let store = PgStore::connect(&format!("{base}/{name}")).await.unwrap();
+                Fixture::build(store, dir, with_users).await
+            }
+        }
+    }
+
+    async fn build<S: Store>(store: S, dir: tempfile::TempDir, with_users: bool) -> Fixture {
+        let data_dir = DataDir::open(&dir.path().join("data")).unwrap();
+        let seed = data_dir.signing_key().unwrap().to_bytes();
+        let service = Service::new(store.clone(), data_dir).unwrap();
+        let config = ServerConfig::load(None, |_| None, Overrides::default()).unwrap();
+        let state = AppState::new(service.clone(), store.clone(), config, &seed);
+        let mut callers = HashMap::new();
+        let mut fixture_incident = String::new();
+        let mut codename = String::new();
+        let mut operational = String::new();
+        let mut setup_token = None;
+        if with_users {
+            let accounts = [
+                (Who::Admin, "root", GlobalRole::Admin),
+                (Who::Responder, "rita", GlobalRole::Responder),
+                (Who::Viewer, "vera", GlobalRole::Viewer),
+                (Who::Member, "alice", GlobalRole::Responder),
+                (Who::NonMember, "bob", GlobalRole::Responder),
+                (Who::Excluded, "mallory", GlobalRole::Responder),
+            ];
+            for (who, name, role) in accounts {
+                store.create_user(&user(name, role)).await.unwrap();
+                callers.insert(who, session_for(&store, &state, name).await);
+            }
+            let now = Timestamp::from_unix_millis(1_800_000_000_000);
+            let declare = |kind| DeclareRequest {
+                kind,
+                title: "Deploy key leaked".into(),
+                severity: Severity::Sev1,
+                playbook: None,
+            };
+            let incident = service
+                .declare(&person("alice"), declare(Kind::Security), now)
+                .await
+                .unwrap();
+            let events = [
+                Event::RoleAssigned {
+                    person: person("alice"),
+                    role: Role::IncidentCommander,
+                },
+                Event::MemberAdded { person: person("rita") },
+                Event::MemberAdded { person: person("vera") },
+                Event::MemberAdded {
+                    person: person("mallory"),
+                },
+                Event::MemberExcluded {
+                    person: person("mallory"),
+                    reason: "suspected insider".into(),
+                },
+            ];
+            for event in events {
+                service
+                    .act(&person("alice"), incident.id.as_str(), event, now)
+                    .await
+                    .unwrap();
+            }
+            fixture_incident = incident.id.to_string();
+            codename = incident.codename.unwrap().to_string();
+            operational = service
+                .declare(&person("alice"), declare(Kind::Operational), now)
+                .await
+                .unwrap()
+                .id
+                .to_string();
+
+            let (expired, digest) = secret::mint(TokenKind::Api).unwrap();
+            let token = ApiToken {
+                id: "expired-token".into(),
+                digest,
+                user: person("alice"),
+                label: "old".into(),
+                scope: Scope::Write,
+                created_at: Timestamp::from_unix_millis(0),
+                expires_at: Some(Timestamp::from_unix_millis(1)),
+                revoked: false,
+            };
+            store.create_token(&token).await.unwrap();
+            callers.insert(
+                Who::ExpiredToken,
+                Caller {
+                    cookie: None,
+                    csrf: None,
+                    bearer: Some(expired.expose().to_owned()),
+                    own_token_id: None,
+                },
+            );
+        } else {
+            let (token, digest) = secret::mint(TokenKind::Setup).unwrap();
+            state.set_setup_digest(Some(digest));
+            setup_token = Some(token.expose().to_owned());
+        }
+        callers.insert(
+            Who::Anonymous,
+            Caller {
+                cookie: None,
+                csrf: None,
+                bearer: None,
+                own_token_id: None,
+            },
+        );
+        Fixture {
+            app: cordon_server::router(state),
+            incident: fixture_incident,
+            codename,
+            operational,
+            callers,
+            setup_token,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request as `who` and returns status, headers and parsed body.
+    pub async fn call(&self, who: Who, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        let caller = &self.callers[&who];
+        let mut request = Request::builder().method(method.clone()).uri(uri);
+        if let Some(cookie) = &caller.cookie {
+            request = request.header(header::COOKIE, format!("cordon_session={cookie}"));
+            if method != Method::GET {
+                request = request.header("x-csrf-token", caller.csrf.clone().unwrap_or_default());
+            }
+        }
+        if let Some(bearer) = &caller.bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(request).await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+}
+
+async fn session_for<S: Store>(store: &S, state: &AppState<S>, name: &str) -> Caller {
+    let (token, digest) = secret::mint(TokenKind::Session).unwrap();
+    let session = Session {
+        digest: digest.clone(),
+        user: person(name),
+        created_at: Timestamp::from_unix_millis(0),
+        expires_at: Timestamp::from_unix_millis(i64::MAX / 2),
+        second_factor: true,
+    };
+    store.create_session(&session).await.unwrap();
+    let (_, token_digest) = secret::mint(TokenKind::Api).unwrap();
+    let own = ApiToken {
+        id: format!("token-of-{name}"),
+        digest: token_digest,
+        user: person(name),
+        label: "own".into(),
+        scope: Scope::Read,
+        created_at: Timestamp::from_unix_millis(0),
+        expires_at: None,
+        revoked: false,
+    };
+    store.create_token(&own).await.unwrap();
+    Caller {
+        cookie: Some(token.expose().to_owned()),
+        csrf: Some(cordon_auth::csrf::token(state.csrf_key(), &digest)),
+        bearer: None,
+        own_token_id: Some(own.id),
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}

@@ -1,0 +1,46 @@
+//! The server's test suite, run against SQLite and PostgreSQL: the access-control matrix
+//! over every route, sessions, CSRF, tokens, throttling, break-glass and the OpenAPI document.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+mod fixture;
+mod matrix;
+
+/// Instantiates each listed async test for both backends.
+macro_rules! on_both_backends {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let backend = crate::fixture::Backend::Sqlite;
+                    crate::$module::$test(backend).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(backend) = crate::fixture::Backend::postgres() else { return };
+                    crate::$module::$test(backend).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    matrix::every_route_answers_every_caller_as_its_policy_says,
+    matrix::a_non_member_cannot_tell_a_hidden_incident_from_a_missing_one,
+    api::first_admin_setup_works_once,
+    api::sessions_are_http_only_strict_cookies_and_need_csrf,
+    api::api_tokens_are_shown_once_stored_hashed_and_expire,
+    api::login_is_throttled_per_account_with_retry_after,
+    api::totp_is_enforced_once_enrolled,
+    api::break_glass_is_journaled_and_excluded_admins_stay_out,
+    api::a_second_responder_sees_nothing_until_added,
+    api::openapi_covers_every_route,
+    api::bad_json_gets_a_clear_400,
+);

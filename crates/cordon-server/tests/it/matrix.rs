@@ -1,0 +1,203 @@
+//! The access-control matrix: every route in the route table, called by every kind of caller,
+//! must answer as the route's policy says. Routes come from `routes::table`, so a new route is
+//! in the matrix the moment it exists; it fails here until it has a sample request below.
+
+use axum::http::{Method, StatusCode};
+use cordon_server::routes::{self, Policy};
+use cordon_store::SqliteStore;
+use serde_json::{Value, json};
+
+use crate::fixture::{Backend, EVERYONE, Fixture, Who};
+
+/// What a caller must get back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Through access control: anything but 401, 403, 404 or a server error.
+    Allowed,
+    /// A public route: anything but 401 or a server error (403 and 404 may be its answer).
+    PublicAnswer,
+    Status(u16),
+}
+
+fn expected(policy: Policy, who: Who) -> Expect {
+    use Expect::*;
+    use Who::*;
+    let signed_in = !matches!(who, Anonymous | ExpiredToken);
+    match policy {
+        Policy::Public => PublicAnswer,
+        _ if !signed_in => Status(401),
+        Policy::SignedIn => Allowed,
+        Policy::Responder => {
+            if who == Viewer {
+                Status(403)
+            } else {
+                Allowed
+            }
+        }
+        Policy::IncidentRead => match who {
+            Member | Responder | Viewer => Allowed,
+            _ => Status(404),
+        },
+        Policy::IncidentWrite => match who {
+            Member | Responder => Allowed,
+            Viewer => Status(403),
+            _ => Status(404),
+        },
+        Policy::Admin | Policy::BreakGlass => {
+            if who == Admin {
+                Allowed
+            } else {
+                Status(403)
+            }
+        }
+    }
+}
+
+/// A sample request body per route that needs one; a route missing here fails the matrix.
+fn sample_body(method: &Method, path: &str) -> Option<Option<Value>> {
+    let body = match (method.as_str(), path) {
+        ("GET" | "DELETE", _) => None,
+        ("POST", "/api/v1/setup") => {
+            Some(json!({"token": "cdn_setup_wrong", "name": "eve", "password": "long enough password"}))
+        }
+        ("POST", "/api/v1/session") => Some(json!({"name": "alice", "password": crate::fixture::PASSWORD})),
+        ("POST", "/api/v1/totp/enrol") => None,
+        ("POST", "/api/v1/totp/confirm") => Some(json!({"code": "000000"})),
+        ("POST", "/api/v1/tokens") => Some(json!({"label": "ci", "scope": "read"})),
+        ("POST", "/api/v1/users") => {
+            Some(json!({"name": "newcomer", "role": "viewer", "password": "a long password indeed"}))
+        }
+        ("PATCH", "/api/v1/users/{user}") => Some(json!({"totp_required": true})),
+        ("POST", "/api/v1/incidents") => {
+            Some(json!({"kind": "operational", "severity": "sev-3", "title": "disk full"}))
+        }
+        ("POST", "/api/v1/incidents/{incident}/events") => Some(json!({"type": "step_started", "step": 1})),
+        ("POST", "/api/v1/incidents/{incident}/break-glass") => {
+            Some(json!({"reason": "counsel asked for a legal hold review"}))
+        }
+        _ => return None,
+    };
+    Some(body)
+}
+
+fn concrete_path(template: &str, fixture: &Fixture, who: Who) -> String {
+    let own_token = fixture.callers[&who]
+        .own_token_id
+        .clone()
+        .unwrap_or_else(|| "no-token".into());
+    template
+        .replace("{incident}", &fixture.incident)
+        .replace("{user}", "rita")
+        .replace("{token}", &own_token)
+}
+
+pub async fn every_route_answers_every_caller_as_its_policy_says(backend: Backend) {
+    let table = routes::table::<SqliteStore>();
+    let mut failures = Vec::new();
+    let mut shared = Fixture::new(&backend, true).await;
+    for route in &table {
+        let Some(body) = sample_body(&route.method, route.path) else {
+            panic!(
+                "route {} {} has no sample request in the matrix test",
+                route.method, route.path
+            );
+        };
+        for who in EVERYONE {
+            // Reads share one installation; anything that may change state gets a fresh one.
+            if route.method != Method::GET {
+                shared = Fixture::new(&backend, true).await;
+            }
+            let path = concrete_path(route.path, &shared, who);
+            let reply = shared.call(who, route.method.clone(), &path, body.clone()).await;
+            let status = reply.status.as_u16();
+            let ok = match expected(route.policy, who) {
+                Expect::Allowed => !matches!(status, 401 | 403 | 404) && status < 500,
+                Expect::PublicAnswer => status != 401 && status < 500,
+                Expect::Status(wanted) => status == wanted,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} {} as {who:?} ({:?}): got {status}, expected {:?}: {}",
+                    route.method,
+                    route.path,
+                    route.policy,
+                    expected(route.policy, who),
+                    reply.text
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} access decisions were wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+pub async fn a_non_member_cannot_tell_a_hidden_incident_from_a_missing_one(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let table = routes::table::<SqliteStore>();
+    let missing = "00000000-0000-4000-8000-000000000000";
+    for who in [Who::NonMember, Who::Excluded, Who::Admin] {
+        for route in table
+            .iter()
+            .filter(|r| r.path.contains("{incident}") && r.policy != Policy::BreakGlass)
+        {
+            let body = sample_body(&route.method, route.path).flatten();
+            for reference in [fixture.incident.as_str(), fixture.codename.as_str()] {
+                let hidden = fixture
+                    .call(
+                        who,
+                        route.method.clone(),
+                        &route.path.replace("{incident}", reference),
+                        body.clone(),
+                    )
+                    .await;
+                let absent = fixture
+                    .call(
+                        who,
+                        route.method.clone(),
+                        &route.path.replace("{incident}", missing),
+                        body.clone(),
+                    )
+                    .await;
+                assert_eq!(
+                    (hidden.status, &hidden.text),
+                    (absent.status, &absent.text),
+                    "{} {} as {who:?}",
+                    route.method,
+                    route.path
+                );
+                assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+            }
+        }
+        // Lists, filters and counts leave it out.
+        for query in ["", "?kind=security", "?status=open", "?severity=sev-1", "?mine=true"] {
+            let reply = fixture
+                .call(who, Method::GET, &format!("/api/v1/incidents{query}"), None)
+                .await;
+            let ids: Vec<&str> = reply.json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap())
+                .collect();
+            assert!(!ids.contains(&fixture.incident.as_str()), "{who:?} {query}: {ids:?}");
+            assert_eq!(
+                reply.json["total"].as_u64(),
+                Some(ids.len() as u64),
+                "{who:?} {query}: the count hides it too"
+            );
+            assert!(
+                ids.iter().all(|id| *id == fixture.operational),
+                "{who:?} {query}: {ids:?}"
+            );
+            assert!(!reply.text.contains(&fixture.codename), "{who:?} {query}");
+        }
+    }
+    let members_list = fixture
+        .call(Who::Member, Method::GET, "/api/v1/incidents?kind=security", None)
+        .await;
+    assert_eq!(members_list.json["total"], json!(1));
+}
