@@ -28,6 +28,37 @@ pub enum EvidenceError {
         source: io::Error,
     },
 
+    #[error("no upload {upload}: it was finished, abandoned or never begun")]
+    UnknownUpload { upload: String },
+
+    #[error("invalid upload id {text:?}: expected 32 lowercase hex digits")]
+    InvalidUploadId { text: String },
+
+    /// A piece of a resumable upload was sent for the wrong offset.
+    #[error(
+        "upload {upload} has received {received} bytes, but the piece was sent for offset {offset}; resume from {received}"
+    )]
+    UploadOffsetMismatch { upload: String, received: u64, offset: u64 },
+
+    /// The client's stream failed part-way; what arrived is kept.
+    #[error("upload {upload} was interrupted after {received} bytes, which are kept; resume from {received}: {source}")]
+    UploadInterrupted {
+        upload: String,
+        received: u64,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The finished upload does not hash to what the client declared. Nothing was stored.
+    #[error(
+        "upload {upload} hashes to {actual}, not to the {declared} the client declared; nothing was stored, abandon it and upload again"
+    )]
+    UploadDigestMismatch {
+        upload: String,
+        declared: Sha256Digest,
+        actual: Sha256Digest,
+    },
+
     /// The evidence is larger than the store accepts. Nothing was stored.
     #[error(
         "evidence is larger than the size limit of {} ({limit_bytes} bytes), nothing was stored; raise the store's max_object_bytes to accept it",

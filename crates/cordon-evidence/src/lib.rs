@@ -19,6 +19,10 @@
 //! partial file outside `objects/`, which the next [`LocalDirStore::open`] removes. Retention
 //! and legal hold are states ([`RetentionState`]) the caller records, not storage operations.
 //!
+//! **Restartable and resumable.** An ingest cut off half-way stores nothing; a client that
+//! wants to resume instead uses [`ResumableUploads`], offset-based pieces that survive a
+//! dropped connection or a restart and are hashed and linked only when finished.
+//!
 //! **Verified reads only.** Content comes out only through [`VerifiedReader`], which hashes as
 //! it streams and turns a mismatch at the end into an error, so a download of a changed object
 //! can never look like a success. [`EvidenceStore::verify`] does the same for audits.
@@ -43,6 +47,7 @@ mod item;
 mod serde_time;
 mod share;
 mod store;
+mod upload;
 
 pub use bundle::{
     BUNDLE_FORMAT, BundleProblem, BundleReport, CUSTODY_PATH, Compression, ExportConfig, ExportSummary, JOURNAL_PATH,
@@ -58,3 +63,4 @@ pub use store::{
     CHUNK_BYTES, EvidenceStore, Ingested, LocalDirStore, StoreConfig, StoredObject, Verdict, VerifiedReader,
     verify_item,
 };
+pub use upload::{ResumableUploads, UploadId, UploadStatus};

@@ -110,6 +110,9 @@ impl Default for StoreConfig {
 /// removes the ones an interrupted process left behind. Both directories sit under one root so
 /// the link never crosses file systems.
 ///
+/// `uploads/` holds resumable uploads ([`crate::ResumableUploads`]); they survive a restart on
+/// purpose and become objects the same way when finished.
+///
 /// **One process owns a store directory**: opening it removes every partial file, including
 /// one another process might be writing.
 #[derive(Debug)]
@@ -124,7 +127,7 @@ impl LocalDirStore {
     /// interrupted ingests.
     pub fn open(root: impl Into<PathBuf>, config: StoreConfig) -> Result<Self, EvidenceError> {
         let root = root.into();
-        for dir in [root.join(OBJECTS_DIR), root.join(INCOMING_DIR)] {
+        for dir in [root.join(OBJECTS_DIR), root.join(INCOMING_DIR), root.join(UPLOADS_DIR)] {
             fs::create_dir_all(&dir).map_err(|source| EvidenceError::Io {
                 action: "create directory",
                 path: dir.clone(),
@@ -176,6 +179,53 @@ impl LocalDirStore {
             }
         }
         Ok(removed)
+    }
+
+    /// Makes a complete file an object: syncs it, makes it read-only and hard-links it to the
+    /// object's path. Returns false when the object already existed, which is left untouched.
+    /// The caller removes the source file afterwards.
+    pub(crate) fn link_into_place(
+        &self,
+        file: File,
+        source_path: &Path,
+        sha256: &Sha256Digest,
+    ) -> Result<bool, EvidenceError> {
+        let io_error = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| EvidenceError::Io { action, path, source }
+        };
+        // The content must be on disk before its name says it is complete.
+        file.sync_all().map_err(io_error("sync", source_path))?;
+        file.set_permissions(Permissions::from_mode(0o444))
+            .map_err(io_error("make read-only", source_path))?;
+        drop(file);
+
+        let object_path = self.object_path(sha256);
+        let fan_out_dir = object_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.join(OBJECTS_DIR));
+        fs::create_dir_all(&fan_out_dir).map_err(io_error("create directory", &fan_out_dir))?;
+
+        // A hard link, unlike a rename, never replaces an existing file: the first copy of
+        // some content is the one that stays.
+        let newly_stored = match fs::hard_link(source_path, &object_path) {
+            Ok(()) => true,
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(source) => {
+                return Err(EvidenceError::Io {
+                    action: "link object into place",
+                    path: object_path,
+                    source,
+                });
+            }
+        };
+        if newly_stored {
+            // Both directories: the fan-out directory may itself be new.
+            sync_dir(&fan_out_dir)?;
+            sync_dir(&self.root.join(OBJECTS_DIR))?;
+        }
+        Ok(newly_stored)
     }
 
     /// Creates a new, uniquely named partial file. The name holds the process id and a
@@ -236,41 +286,11 @@ impl EvidenceStore for LocalDirStore {
             file.write_all(chunk)
                 .map_err(io_error("write partial file", &partial_path))?;
         }
-        // The content must be on disk before its name says it is complete.
-        file.sync_all().map_err(io_error("sync partial file", &partial_path))?;
-        file.set_permissions(Permissions::from_mode(0o444))
-            .map_err(io_error("make read-only", &partial_path))?;
-        drop(file);
-
         let digests = hasher.finish();
-        let object_path = self.object_path(&digests.sha256);
-        let fan_out_dir = object_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.join(OBJECTS_DIR));
-        fs::create_dir_all(&fan_out_dir).map_err(io_error("create directory", &fan_out_dir))?;
-
-        // A hard link, unlike a rename, never replaces an existing file: the first copy of
-        // some content is the one that stays.
-        let newly_stored = match fs::hard_link(&partial_path, &object_path) {
-            Ok(()) => true,
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => false,
-            Err(source) => {
-                return Err(EvidenceError::Io {
-                    action: "link object into place",
-                    path: object_path,
-                    source,
-                });
-            }
-        };
+        let newly_stored = self.link_into_place(file, &partial_path, &digests.sha256)?;
         // The object is complete either way; if the partial file cannot be removed now, the
         // next open of the store removes it.
         drop(partial);
-        if newly_stored {
-            // Both directories: the fan-out directory may itself be new.
-            sync_dir(&fan_out_dir)?;
-            sync_dir(&self.root.join(OBJECTS_DIR))?;
-        }
         Ok(Ingested { digests, newly_stored })
     }
 
@@ -467,6 +487,7 @@ impl<R: Read> Read for VerifiedReader<R> {
 
 const OBJECTS_DIR: &str = "objects";
 const INCOMING_DIR: &str = "incoming";
+pub(crate) const UPLOADS_DIR: &str = "uploads";
 const PARTIAL_EXTENSION: &str = "partial";
 
 /// Removes its file when dropped: an ingest that fails or panics half-way leaves no partial

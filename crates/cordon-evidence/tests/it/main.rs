@@ -9,3 +9,4 @@ mod conformance;
 mod firewall;
 mod local_dir;
 mod support;
+mod uploads;
