@@ -293,13 +293,12 @@ pub fn verify_bundle<R: Read>(reader: R, trusted_key: Option<VerifyingKey>) -> B
         bundle_key: None,
         checked_against_trusted_key: trusted_key.is_some(),
     };
-    let contents = match read_archive(reader, &mut report.problems) {
-        Ok(contents) => contents,
-        Err(reason) => {
-            report.problems.push(BundleProblem::Unreadable { reason });
-            return report;
-        }
-    };
+    // A damaged or cut-off archive is reported, and what could be read is still checked, so
+    // the report also names the files that are missing or changed.
+    let mut contents = ArchiveContents::default();
+    if let Err(reason) = read_archive(reader, &mut contents, &mut report.problems) {
+        report.problems.push(BundleProblem::Unreadable { reason });
+    }
     report.files_checked = contents.files.len();
     check_contents(&contents, trusted_key, &mut report);
     report
@@ -422,7 +421,11 @@ const METADATA_PATHS: [&str; 5] = [
     JOURNAL_PATH,
 ];
 
-fn read_archive<R: Read>(reader: R, problems: &mut Vec<BundleProblem>) -> Result<ArchiveContents, String> {
+fn read_archive<R: Read>(
+    reader: R,
+    contents: &mut ArchiveContents,
+    problems: &mut Vec<BundleProblem>,
+) -> Result<(), String> {
     let mut buffered = BufReader::new(reader);
     let is_gzip = buffered
         .fill_buf()
@@ -434,7 +437,6 @@ fn read_archive<R: Read>(reader: R, problems: &mut Vec<BundleProblem>) -> Result
         Box::new(buffered)
     };
     let mut archive = tar::Archive::new(decompressed);
-    let mut contents = ArchiveContents::default();
     let mut buffer = vec![0; CHUNK_BYTES];
     let entries = archive.entries().map_err(|err| err.to_string())?;
     for entry in entries {
@@ -479,6 +481,14 @@ fn read_archive<R: Read>(reader: R, problems: &mut Vec<BundleProblem>) -> Result
                 }
             }
         }
+        // The tar reader ends an entry early, without an error, when the archive is cut off.
+        let declared = entry.size();
+        if hasher.size() != declared {
+            return Err(format!(
+                "{path}: the archive ends after {} of its {declared} bytes",
+                hasher.size()
+            ));
+        }
         if too_large {
             problems.push(BundleProblem::MetadataTooLarge { path: path.clone() });
         } else if keep {
@@ -486,7 +496,7 @@ fn read_archive<R: Read>(reader: R, problems: &mut Vec<BundleProblem>) -> Result
         }
         contents.files.insert(path, hasher.finish());
     }
-    Ok(contents)
+    Ok(())
 }
 
 fn check_contents(contents: &ArchiveContents, trusted_key: Option<VerifyingKey>, report: &mut BundleReport) {

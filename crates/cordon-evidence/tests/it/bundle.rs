@@ -570,3 +570,19 @@ fn a_damaged_gzip_bundle_does_not_verify() {
     let report = verify_bundle(bundle.as_slice(), trusted());
     assert!(!report.is_valid());
 }
+
+#[test]
+fn a_cut_off_bundle_names_the_files_it_lost() {
+    let fixture = fixture();
+    let bundle = export(&fixture, Compression::None);
+    let last_object = unpack(&bundle).last().unwrap().0.clone();
+    // Cut in the middle of the last object's content.
+    let cut = &bundle[..bundle.len() - 1024 - 2048];
+    let report = verify_bundle(cut, trusted());
+    let problems = problems(&report);
+    assert!(
+        problems[0].starts_with(&format!("the bundle cannot be read as a tar archive: {last_object}: ")),
+        "{problems:?}"
+    );
+    assert_eq!(problems[1..], [format!("{last_object}: missing from the bundle")]);
+}
