@@ -413,6 +413,19 @@ proptest! {
         prop_assert!(!report.is_valid(), "changing {} at {} went unnoticed", files[index].0, offset);
     }
 
+    /// Changes land anywhere, tar headers included, which random bytes alone rarely reach.
+    #[test]
+    fn a_bundle_changed_anywhere_is_a_report_never_a_panic(
+        changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        let mut bundle = shared_bundle().to_vec();
+        for (position, byte) in changes {
+            let at = position.index(bundle.len());
+            bundle[at] = byte;
+        }
+        let _report = verify_bundle(bundle.as_slice(), trusted());
+    }
+
     #[test]
     fn any_input_is_a_report_never_a_panic(input in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let _report = verify_bundle(input.as_slice(), None);
