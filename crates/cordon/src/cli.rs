@@ -30,6 +30,12 @@ pub struct Global {
     /// Who you are: the person the journal records for your actions.
     #[arg(long = "as", global = true, env = "CORDON_USER", value_name = "NAME")]
     pub actor: Option<String>,
+    /// Talk to a Cordon server instead of the local data directory, e.g. https://cordon.example.com.
+    #[arg(long, global = true, env = "CORDON_SERVER")]
+    pub server: Option<String>,
+    /// API token for --server (create one in the web UI or with POST /api/v1/tokens).
+    #[arg(long, global = true, env = "CORDON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Print JSON instead of tables, for scripts.
     #[arg(long, global = true)]
     pub json: bool,

@@ -3,15 +3,16 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use cordon_app::{AppError, DataDir, DeclareRequest, Service};
-use cordon_domain::{Event, Person, Playbook, Refusal, StepId, VerifyingKey};
-use cordon_store::{PgStore, SqliteStore, Store};
+use cordon_app::{DataDir, DeclareRequest, Service};
+use cordon_domain::{Event, Person, Playbook, StepId, VerifyingKey};
+use cordon_store::{PgStore, SqliteStore};
 
 use crate::cli::{
     AuditCommand, Cli, Command, ConfigCommand, DecisionCommand, GateCommand, Global, IncidentCommand, MemberCommand,
     PlaybookCommand, RoleCommand, StepArgs, StepCommand,
 };
 use crate::render;
+use crate::target::{GateRefused, Local, Remote, Target};
 
 /// Chooses the backend once, from the database URL, and runs the command on it.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -29,20 +30,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
+    if let Some(server) = cli.global.server.clone() {
+        let remote = Remote::new(&server, cli.global.token.as_deref())?;
+        return execute(&remote, cli).await;
+    }
     let data_dir = DataDir::open(
         cli.global
             .data_dir
             .as_deref()
             .unwrap_or(std::path::Path::new("./cordon-data")),
     )?;
+    let actor = actor(&cli.global)?;
     match cli.global.database.as_deref() {
         None => {
             let store = SqliteStore::open(&data_dir.database_path()).await?;
-            execute(Service::new(store, data_dir)?, cli).await
+            let service = Service::new(store, data_dir)?;
+            execute(&Local { service, actor }, cli).await
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let store = PgStore::connect(url).await?;
-            execute(Service::new(store, data_dir)?, cli).await
+            let service = Service::new(store, data_dir)?;
+            execute(&Local { service, actor }, cli).await
         }
         Some(_) => bail!(
             "unsupported --database URL: use postgres://user@host/db, or leave it unset for SQLite in the data directory"
@@ -50,9 +58,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<ExitCode> {
+async fn execute(target: &impl Target, cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
-    let now = cordon_app::now();
     match cli.command {
         Command::Incident(IncidentCommand::Open {
             kind,
@@ -74,19 +81,20 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
                 severity,
                 playbook,
             };
-            let incident = service.declare(&actor(&global)?, request, now).await?;
+            let incident = target.declare(request).await?;
             print_incident(&global, &incident);
         }
         Command::Incident(IncidentCommand::List) => {
-            let rows = service.list(&actor(&global)?).await?;
+            let rows = target.list().await?;
             if global.json {
-                println!("{:#}", render::incident_list_json(&rows));
+                let rows: Vec<_> = rows.iter().map(cordon_server::dto::incident_row).collect();
+                println!("{:#}", serde_json::Value::Array(rows));
             } else {
                 print!("{}", render::incident_list(&rows));
             }
         }
         Command::Incident(IncidentCommand::Show(arg)) => {
-            let incident = service.show(&actor(&global)?, &arg.incident).await?;
+            let incident = target.show(&arg.incident).await?;
             print_incident(&global, &incident);
         }
         Command::Incident(IncidentCommand::Status {
@@ -95,7 +103,7 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
             reason,
         }) => {
             act(
-                &service,
+                target,
                 &global,
                 &incident.incident,
                 Event::StatusChanged { status, reason },
@@ -108,7 +116,7 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
             reason,
         }) => {
             act(
-                &service,
+                target,
                 &global,
                 &incident.incident,
                 Event::SeverityChanged { severity, reason },
@@ -117,7 +125,7 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
         }
         Command::Step(command) => {
             let (args, event) = step_event(command);
-            act(&service, &global, &args.incident.incident, event).await?;
+            act(target, &global, &args.incident.incident, event).await?;
         }
         Command::Decision(DecisionCommand::Record {
             incident,
@@ -125,7 +133,7 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
             reason,
         }) => {
             act(
-                &service,
+                target,
                 &global,
                 &incident.incident,
                 Event::DecisionRecorded { decision, reason },
@@ -135,14 +143,14 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
         Command::Gate(GateCommand::Override { step, gate, reason }) => {
             let gate = match gate {
                 Some(gate) => gate,
-                None => only_gate(&service, &global, &step).await?,
+                None => only_gate(target, &step).await?,
             };
             let event = Event::GateOverridden {
                 step: StepId(step.step),
                 gate,
                 reason,
             };
-            act(&service, &global, &step.incident.incident, event).await?;
+            act(target, &global, &step.incident.incident, event).await?;
         }
         Command::Role(command) => {
             let (who, event) = match command {
@@ -155,7 +163,7 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
                     (who, Event::RoleRevoked { person, role })
                 }
             };
-            act(&service, &global, &who.incident.incident, event).await?;
+            act(target, &global, &who.incident.incident, event).await?;
         }
         Command::Member(command) => {
             let (who, event) = match command {
@@ -176,14 +184,14 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
                     (who, Event::MemberReinstated { person, reason })
                 }
             };
-            act(&service, &global, &who.incident.incident, event).await?;
+            act(target, &global, &who.incident.incident, event).await?;
         }
         Command::Journal(arg) => {
-            let (lines, chain_break) = service.journal(&actor(&global)?, &arg.incident).await?;
+            let (lines, chain_break) = target.journal(&arg.incident).await?;
             if global.json {
-                println!("{:#}", render::journal_json(&lines, chain_break.as_ref()));
+                println!("{:#}", render::journal_json(&lines, chain_break.as_deref()));
             } else {
-                print!("{}", render::journal(&lines, chain_break.as_ref()));
+                print!("{}", render::journal(&lines, chain_break.as_deref()));
             }
             if chain_break.is_some() {
                 return Ok(ExitCode::FAILURE);
@@ -191,47 +199,44 @@ async fn execute<S: Store>(service: Service<S>, cli: Cli) -> anyhow::Result<Exit
         }
         Command::Audit(AuditCommand::Verify { public_key }) => {
             let trusted = public_key.as_deref().map(parse_public_key).transpose()?;
-            let report = service.audit(trusted).await?;
+            let outcome = target.audit(trusted).await?;
             if global.json {
-                println!("{:#}", serde_json::to_value(&report)?);
+                println!("{:#}", outcome.json);
             } else {
-                print!("{}", render::audit(&report));
+                print!("{}", outcome.text);
             }
-            if !report.is_clean() {
+            if !outcome.ok {
                 return Ok(ExitCode::FAILURE);
             }
         }
         Command::Audit(AuditCommand::PublicKey) => {
-            println!("{}", hex::encode(service.public_key().as_bytes()));
+            println!("{}", target.public_key().await?);
         }
-        Command::Audit(AuditCommand::Checkpoint) => {
-            service.checkpoint(now).await?;
-            match cordon_store::CheckpointStore::latest_checkpoint(service.store()).await? {
-                Some(checkpoint) => println!("{:#}", serde_json::to_value(&checkpoint)?),
-                None => println!("no checkpoint yet: nothing has been recorded"),
-            }
-        }
+        Command::Audit(AuditCommand::Checkpoint) => match target.checkpoint().await? {
+            Some(checkpoint) => println!("{checkpoint:#}"),
+            None => println!("no checkpoint yet: nothing has been recorded"),
+        },
         Command::Playbook(command) => return playbook(&command),
         Command::Serve(_) | Command::Config(_) | Command::Hunt(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn act<S: Store>(service: &Service<S>, global: &Global, reference: &str, event: Event) -> anyhow::Result<()> {
+async fn act(target: &impl Target, global: &Global, reference: &str, event: Event) -> anyhow::Result<()> {
     let summary = event.summary();
-    let incident = match service.act(&actor(global)?, reference, event, cordon_app::now()).await {
+    let incident = match target.act(reference, event).await {
         Ok(incident) => incident,
-        Err(AppError::Refused(Refusal::Gate(block))) => {
-            bail!(
-                "refused: {block}\nhint: cordon gate override {reference} {} {} --reason \"...\"",
-                block.step,
-                block.gate
-            )
-        }
-        Err(err) => return Err(err.into()),
+        Err(err) => match err.downcast::<GateRefused>() {
+            Ok(gate) => bail!(
+                "{gate}\nhint: cordon gate override {reference} {} {} --reason \"...\"",
+                gate.step,
+                gate.gate
+            ),
+            Err(err) => return Err(err),
+        },
     };
     if global.json {
-        println!("{:#}", render::incident_json(&incident));
+        println!("{:#}", cordon_server::dto::incident(&incident));
     } else {
         let name = incident
             .codename
@@ -272,8 +277,8 @@ fn step_event(command: StepCommand) -> (StepArgs, Event) {
 }
 
 /// The gate id when the step has exactly one, so `cordon gate override INC 3` suffices.
-async fn only_gate<S: Store>(service: &Service<S>, global: &Global, args: &StepArgs) -> anyhow::Result<String> {
-    let incident = service.show(&actor(global)?, &args.incident.incident).await?;
+async fn only_gate(target: &impl Target, args: &StepArgs) -> anyhow::Result<String> {
+    let incident = target.show(&args.incident.incident).await?;
     let step = incident
         .playbook
         .step(StepId(args.step))
@@ -290,7 +295,7 @@ async fn only_gate<S: Store>(service: &Service<S>, global: &Global, args: &StepA
 
 fn print_incident(global: &Global, incident: &cordon_domain::Incident) {
     if global.json {
-        println!("{:#}", render::incident_json(incident));
+        println!("{:#}", cordon_server::dto::incident(incident));
     } else {
         print!("{}", render::incident(incident));
     }

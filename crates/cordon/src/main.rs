@@ -9,6 +9,7 @@ mod commands;
 mod hunt;
 mod render;
 mod serve;
+mod target;
 
 use std::process::ExitCode;
 

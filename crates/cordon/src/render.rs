@@ -2,7 +2,6 @@
 //! built here too, so that the wire shape lives in one place.
 
 use cordon_app::JournalLine;
-use cordon_domain::journal::ChainBreak;
 use cordon_domain::{AuditReport, Incident, Kind, StepStatus};
 use cordon_store::IncidentRow;
 use serde_json::{Value, json};
@@ -67,24 +66,6 @@ pub fn incident_list(rows: &[IncidentRow]) -> String {
         &["NAME", "ID", "KIND", "SEVERITY", "STATUS", "DECLARED", "TITLE"],
         &rows,
     )
-}
-
-pub fn incident_list_json(rows: &[IncidentRow]) -> Value {
-    Value::Array(rows.iter().map(row_json).collect())
-}
-
-fn row_json(row: &IncidentRow) -> Value {
-    json!({
-        "id": row.id.as_str(),
-        "codename": row.codename.as_ref().map(|c| c.as_str()),
-        "kind": row.kind.as_str(),
-        "title": row.title,
-        "severity": row.severity.as_str(),
-        "status": row.status.as_str(),
-        "declared_by": row.declared_by.as_str(),
-        "declared_at": row.declared_at.to_rfc3339(),
-        "updated_at": row.updated_at.to_rfc3339(),
-    })
 }
 
 /// The incident header and its playbook as a board of steps.
@@ -185,50 +166,7 @@ pub fn incident(incident: &Incident) -> String {
     out
 }
 
-pub fn incident_json(incident: &Incident) -> Value {
-    let steps: Vec<Value> = incident
-        .playbook
-        .steps
-        .iter()
-        .map(|step| {
-            let state = &incident.steps[&step.id];
-            let blocked: Vec<Value> = incident
-                .blocking_gates(step.id)
-                .iter()
-                .map(|b| json!({"gate": b.gate, "title": b.gate_title, "missing": b.missing, "waived_by": b.waived_by}))
-                .collect();
-            json!({
-                "id": step.id.0,
-                "title": step.title,
-                "conditional": step.conditional,
-                "delegated_to": step.delegated_to,
-                "status": state.status,
-                "validated": state.validated,
-                "blocked_by": blocked,
-            })
-        })
-        .collect();
-    json!({
-        "id": incident.id.as_str(),
-        "codename": incident.codename.as_ref().map(|c| c.as_str()),
-        "kind": incident.kind.as_str(),
-        "title": incident.title,
-        "severity": incident.severity.as_str(),
-        "status": incident.status.as_str(),
-        "declared_by": incident.declared_by.as_str(),
-        "declared_at": incident.declared_at.to_rfc3339(),
-        "commander": incident.commander().map(|p| p.as_str()),
-        "roles": incident.roles,
-        "members": incident.members,
-        "excluded": incident.excluded.keys().collect::<Vec<_>>(),
-        "decisions": incident.decisions.keys().collect::<Vec<_>>(),
-        "overrides": incident.overrides,
-        "steps": steps,
-        "last_seq": incident.last_seq,
-    })
-}
-
-pub fn journal(lines: &[JournalLine], chain_break: Option<&ChainBreak>) -> String {
+pub fn journal(lines: &[JournalLine], chain_break: Option<&str>) -> String {
     let rows: Vec<Vec<String>> = lines
         .iter()
         .map(|line| {
@@ -250,7 +188,7 @@ pub fn journal(lines: &[JournalLine], chain_break: Option<&ChainBreak>) -> Strin
     out
 }
 
-pub fn journal_json(lines: &[JournalLine], chain_break: Option<&ChainBreak>) -> Value {
+pub fn journal_json(lines: &[JournalLine], chain_break: Option<&str>) -> Value {
     let entries: Vec<Value> = lines
         .iter()
         .map(|line| {
@@ -264,7 +202,7 @@ pub fn journal_json(lines: &[JournalLine], chain_break: Option<&ChainBreak>) -> 
             })
         })
         .collect();
-    json!({ "entries": entries, "chain_break": chain_break.map(ToString::to_string) })
+    json!({ "entries": entries, "chain_break": chain_break })
 }
 
 pub fn audit(report: &AuditReport) -> String {
