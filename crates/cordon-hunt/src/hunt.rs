@@ -111,6 +111,7 @@ pub fn hunt(
     let unreadable = AtomicU64::new(0);
     let correlation_inputs = Mutex::new(Vec::new());
     let minimum_rank = options.minimum_level.as_deref().map(level_rank).unwrap_or(0);
+    let raw_prefilter = rules.is_empty() && indicators.raw_prefilter_usable();
     let correlated_rules: Vec<usize> = rules
         .correlations()
         .iter()
@@ -130,6 +131,7 @@ pub fn hunt(
                 scratch: Scratch::default(),
                 correlation_inputs: Vec::new(),
                 indicator_stats: indicators.new_stats(),
+                raw_prefilter,
             };
             if let Err(error) = read_file(path, options.read, &mut worker) {
                 unreadable.fetch_add(1, Ordering::Relaxed);
@@ -202,6 +204,8 @@ struct Worker<'hunt> {
     scratch: Scratch,
     correlation_inputs: Vec<CorrelationInput>,
     indicator_stats: IndicatorStats,
+    /// Skip decoding JSON records whose raw text holds no indicator literal.
+    raw_prefilter: bool,
 }
 
 impl ReadObserver for Worker<'_> {
@@ -258,5 +262,14 @@ impl ReadObserver for Worker<'_> {
     fn corrupt_record(&mut self, record: CorruptRecord) {
         self.progress.corrupt_records.fetch_add(1, Ordering::Relaxed);
         self.sink.corrupt_record(record);
+    }
+
+    fn wants_record(&mut self, raw_json: &[u8]) -> bool {
+        if !self.raw_prefilter || self.indicators.raw_may_match(raw_json) {
+            return true;
+        }
+        // The record holds no indicator: it counts as read without being decoded.
+        self.progress.events.fetch_add(1, Ordering::Relaxed);
+        false
     }
 }

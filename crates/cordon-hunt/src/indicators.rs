@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -445,6 +445,14 @@ impl IndicatorSet {
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
+                    // A full DFA scans at memory speed; with many indicators the NFA the
+                    // builder would otherwise pick is several times slower. Its size is
+                    // bounded by the indicator text (byte classes keep rows short).
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .byte_classes(true)
+                    // With thousands of patterns nearly every byte starts one, so a prefilter
+                    // only adds restarts.
+                    .prefilter(true)
                     .build(&literal_patterns)
                     .map_err(|err| IndicatorError {
                         origin: "indicators".to_owned(),
@@ -472,6 +480,27 @@ impl IndicatorSet {
 
     pub fn is_empty(&self) -> bool {
         self.indicators.is_empty()
+    }
+
+    /// Whether [`IndicatorSet::raw_may_match`] can decide on undecoded JSON: only literal
+    /// indicators, none containing characters that JSON escapes.
+    pub fn raw_prefilter_usable(&self) -> bool {
+        self.networks.is_empty()
+            && self.regexes.is_none()
+            && self.literals.is_some()
+            && self
+                .indicators
+                .iter()
+                .all(|indicator| !indicator.value.chars().any(|c| c == '"' || c == '\\' || c.is_control()))
+    }
+
+    /// Whether a record's undecoded JSON text may hold an indicator. False only when certain:
+    /// text with `\u` or `\/` escapes (which decode to other characters) always may.
+    pub fn raw_may_match(&self, raw_json: &[u8]) -> bool {
+        let Some(automaton) = &self.literals else { return true };
+        memchr::memmem::find(raw_json, b"\\u").is_some()
+            || memchr::memmem::find(raw_json, b"\\/").is_some()
+            || automaton.is_match(raw_json)
     }
 
     pub fn len(&self) -> usize {

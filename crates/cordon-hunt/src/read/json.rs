@@ -11,6 +11,13 @@ use super::evtx::scalar_value;
 use super::{CorruptRecord, OffsetUnit, ReadError, ReadObserver, ReadOptions};
 use crate::event::{Event, LogKind, Origin};
 
+/// A CloudTrail file: only the `Records` array is needed, each element kept as raw text.
+#[derive(serde::Deserialize)]
+struct RecordsDocument<'text> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<&'text serde_json::value::RawValue>,
+}
+
 pub(super) fn read_json_document(
     reader: impl BufRead,
     origin: &Arc<Origin>,
@@ -25,6 +32,26 @@ pub(super) fn read_json_document(
             path: origin.path.to_string(),
             source,
         })?;
+    // CloudTrail files are decoded record by record from their raw text, so that an observer
+    // can skip records cheaply and the whole file never exists as one tree of values.
+    if let Ok(document) = serde_json::from_slice::<RecordsDocument<'_>>(&bytes) {
+        for (index, raw) in document.records.iter().enumerate() {
+            let text = raw.get();
+            if !observer.wants_record(text.as_bytes()) {
+                continue;
+            }
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => emit(map, index as u64 + 1, origin, observer),
+                _ => observer.corrupt_record(CorruptRecord {
+                    path: origin.path.to_string(),
+                    offset: index as u64,
+                    unit: OffsetUnit::Byte,
+                    reason: format!("element {index} is not an object"),
+                }),
+            }
+        }
+        return Ok(());
+    }
     let value: Value = serde_json::from_slice(&bytes).map_err(|err| ReadError::Json {
         path: origin.path.to_string(),
         reason: err.to_string(),
@@ -96,6 +123,9 @@ pub(super) fn read_json_lines(
             continue;
         }
         if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if !observer.wants_record(&line) {
             continue;
         }
         match serde_json::from_slice::<Value>(&line) {

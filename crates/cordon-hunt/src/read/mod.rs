@@ -74,6 +74,12 @@ impl std::fmt::Display for CorruptRecord {
 pub trait ReadObserver {
     fn event(&mut self, event: Event);
     fn corrupt_record(&mut self, record: CorruptRecord);
+    /// A look at a JSON record's undecoded text before it is decoded: returning false skips
+    /// decoding it (the observer accounts for it). Indicator-only sweeps use this to decode only
+    /// records whose raw text holds a candidate literal.
+    fn wants_record(&mut self, _raw_json: &[u8]) -> bool {
+        true
+    }
 }
 
 /// How to read: limits that keep hostile input from taking unbounded memory, and what the

@@ -64,6 +64,18 @@ fn golden_timeline_over_all_fixture_formats() {
     let mut out = Vec::new();
     cordon_hunt::report::write_indicator_summaries(&mut out, true, &timeline.indicator_summaries).unwrap();
     check_golden("indicators.jsonl", &relative(String::from_utf8(out).unwrap()));
+    // An indicator-only hunt skips undecoded records without a candidate literal: it must find
+    // exactly the same sightings as the full decode above.
+    let sweep_sink = TimelineSink::default();
+    hunt(&files, &RuleSet::default(), &indicators, &options, &sweep_sink);
+    let sweep = sweep_sink.into_timeline();
+    let from_full: Vec<_> = timeline
+        .detections
+        .iter()
+        .filter(|detection| detection.rule_id.starts_with("indicator:"))
+        .collect();
+    assert_eq!(sweep.detections.iter().collect::<Vec<_>>(), from_full);
+    assert_eq!(sweep.indicator_summaries, timeline.indicator_summaries);
     let mut out = Vec::new();
     write_detections(&mut out, Format::Ocsf, &timeline.detections[..1]).unwrap();
     check_golden("ocsf-first.jsonl", &relative(String::from_utf8(out).unwrap()));
