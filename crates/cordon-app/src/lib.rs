@@ -10,7 +10,9 @@
 //! signing key and the witness copy of the latest checkpoint.
 
 mod data_dir;
+mod evidence;
 mod service;
 
 pub use data_dir::{DataDir, DataDirError};
+pub use evidence::{EvidenceMeta, verify_bundle};
 pub use service::{AppError, DeclareRequest, JournalLine, Service, now};

@@ -43,6 +43,16 @@ pub enum AppError {
     NoCodename,
     #[error("incident {incident} has a journal that cannot be read: {problem}")]
     Unreadable { incident: IncidentId, problem: String },
+    #[error("evidence locker: {0}")]
+    Evidence(cordon_evidence::EvidenceError),
+    #[error("INTEGRITY ALARM: evidence {sha256} does not match its hash ({problem}); the alarm is journaled")]
+    IntegrityAlarm { sha256: String, problem: String },
+    #[error("no evidence {sha256} in this incident")]
+    NoEvidence { sha256: String },
+    #[error("{0} is recorded by the evidence locker itself, not posted as an event")]
+    NotThroughEvidence(&'static str),
+    #[error("a background task failed: {0}")]
+    Task(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -78,12 +88,18 @@ pub struct Service<S> {
     store: S,
     key: SigningKey,
     data_dir: DataDir,
+    max_evidence_bytes: u64,
 }
 
 impl<S: Store> Service<S> {
     pub fn new(store: S, data_dir: DataDir) -> Result<Service<S>, AppError> {
         let key = data_dir.signing_key()?;
-        Ok(Service { store, key, data_dir })
+        Ok(Service {
+            store,
+            key,
+            data_dir,
+            max_evidence_bytes: 1 << 40,
+        })
     }
 
     pub fn store(&self) -> &S {
@@ -199,6 +215,37 @@ impl<S: Store> Service<S> {
         };
         let id = row.id.clone();
         self.append_checked(actor, reference, &id, event, now).await
+    }
+
+    /// Appends an event the caller has vouched for (the evidence locker's observations).
+    pub(crate) async fn append_event(
+        &self,
+        actor: &Person,
+        reference: &str,
+        id: &IncidentId,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Incident, AppError> {
+        self.append_checked(actor, reference, id, event, now).await
+    }
+
+    pub(crate) fn data_dir(&self) -> &DataDir {
+        &self.data_dir
+    }
+
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The largest evidence item accepted (CORDON_EVIDENCE_MAX_BYTES, default 1 TiB).
+    pub(crate) fn max_evidence_bytes(&self) -> u64 {
+        self.max_evidence_bytes
+    }
+
+    /// Sets the largest evidence item accepted.
+    pub fn with_max_evidence_bytes(mut self, bytes: u64) -> Self {
+        self.max_evidence_bytes = bytes;
+        self
     }
 
     /// The common path of every change: fold, check, seal, append, retry on conflict.

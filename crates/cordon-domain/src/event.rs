@@ -91,7 +91,46 @@ pub enum Event {
     BreakGlass {
         reason: String,
     },
+    /// Evidence was stored, content-addressed by its SHA-256: the start of its chain of custody.
+    EvidenceCollected(EvidenceRecord),
+    /// Evidence was downloaded or opened. `intact` false means the content no longer matched
+    /// its hash: an integrity alarm, never a silent success.
+    EvidenceAccessed {
+        sha256: String,
+        purpose: String,
+        intact: bool,
+    },
+    /// Evidence was re-hashed for an audit.
+    EvidenceVerified {
+        sha256: String,
+        intact: bool,
+    },
+    /// Evidence was handed to a third party outside Cordon.
+    EvidenceHandedOver {
+        sha256: String,
+        recipient: String,
+        organization: String,
+        reason: String,
+    },
 }
+
+/// What the journal keeps about one evidence item. Hashes are lowercase hex; `tlp` is a TLP 2.0
+/// label such as `TLP:RED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRecord {
+    pub sha256: String,
+    pub sha1: String,
+    pub md5: String,
+    pub size: u64,
+    pub name: String,
+    pub source: String,
+    pub collected_by: Person,
+    pub collected_at: Timestamp,
+    pub tlp: String,
+}
+
+/// The TLP 2.0 labels evidence may carry, most restrictive first.
+pub const TLP_LABELS: &[&str] = &["TLP:RED", "TLP:AMBER+STRICT", "TLP:AMBER", "TLP:GREEN", "TLP:CLEAR"];
 
 impl Event {
     /// A short verb phrase for timelines, e.g. "started step 3".
@@ -119,6 +158,35 @@ impl Event {
             Event::MemberExcluded { person, .. } => format!("excluded {person}"),
             Event::MemberReinstated { person, .. } => format!("reinstated {person}"),
             Event::BreakGlass { .. } => "broke the glass to gain access".to_owned(),
+            Event::EvidenceCollected(record) => {
+                format!(
+                    "collected evidence {} ({}, {} bytes, {})",
+                    short(&record.sha256),
+                    record.name,
+                    record.size,
+                    record.tlp
+                )
+            }
+            Event::EvidenceAccessed {
+                sha256, intact: true, ..
+            } => format!("accessed evidence {} (verified intact)", short(sha256)),
+            Event::EvidenceAccessed {
+                sha256, intact: false, ..
+            } => {
+                format!("INTEGRITY ALARM: evidence {} no longer matches its hash", short(sha256))
+            }
+            Event::EvidenceVerified { sha256, intact: true } => format!("verified evidence {} intact", short(sha256)),
+            Event::EvidenceVerified { sha256, intact: false } => {
+                format!("INTEGRITY ALARM: evidence {} failed verification", short(sha256))
+            }
+            Event::EvidenceHandedOver {
+                sha256,
+                recipient,
+                organization,
+                ..
+            } => {
+                format!("handed evidence {} to {recipient} ({organization})", short(sha256))
+            }
         }
     }
 
@@ -135,7 +203,11 @@ impl Event {
             | Event::MemberRemoved { reason, .. }
             | Event::MemberExcluded { reason, .. }
             | Event::MemberReinstated { reason, .. }
-            | Event::BreakGlass { reason } => Some(reason.as_str()),
+            | Event::BreakGlass { reason }
+            | Event::EvidenceHandedOver { reason, .. } => Some(reason.as_str()),
+            Event::EvidenceAccessed { purpose, .. } => Some(purpose.as_str()),
+            Event::EvidenceCollected(record) => Some(record.source.as_str()),
+            Event::EvidenceVerified { .. } => None,
             Event::StepCompleted { note, .. } | Event::StepValidated { note, .. } => Some(note.as_str()),
             Event::Declared { .. }
             | Event::StepStarted { .. }
@@ -145,6 +217,10 @@ impl Event {
         }
         .filter(|text| !text.is_empty())
     }
+}
+
+fn short(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
 }
 
 /// An event as the journal holds it: who recorded it, when, and its position.

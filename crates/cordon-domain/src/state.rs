@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::event::{Event, Recorded};
+use crate::event::{Event, EvidenceRecord, Recorded, TLP_LABELS};
 use crate::incident::{Codename, IncidentId, Kind, Person, Role, Severity, Status};
 use crate::playbook::{Gate, Playbook, StepId};
 use crate::time::Timestamp;
@@ -36,6 +36,10 @@ pub struct Incident {
     pub excluded: BTreeMap<Person, Justified>,
     /// Every break-glass access, in order: who, when and why.
     pub break_glass: Vec<Justified>,
+    /// Evidence items in the order they were collected, each with its chain of custody.
+    pub evidence: Vec<EvidenceState>,
+    /// Integrity alarms: evidence that no longer matched its hash when read.
+    pub integrity_alarms: Vec<Justified>,
     /// Sequence number of the last applied event; the next append must carry `last_seq + 1`.
     pub last_seq: u64,
 }
@@ -79,6 +83,15 @@ pub struct StepState {
     pub validated: bool,
     /// The note or reason of the last change, and who made it when.
     pub last_change: Option<Justified>,
+}
+
+/// One evidence item and its chain of custody (the journal sequence numbers that concern it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvidenceState {
+    pub record: EvidenceRecord,
+    pub stored_by: Person,
+    pub stored_at: Timestamp,
+    pub custody: Vec<u64>,
 }
 
 /// Who did something, when, and the words they gave for it.
@@ -186,6 +199,10 @@ pub enum Refusal {
     AlreadyDeclared,
     #[error("severity is already {severity}")]
     SameSeverity { severity: Severity },
+    #[error("invalid evidence: {problem}")]
+    InvalidEvidence { problem: String },
+    #[error("this incident has no evidence {sha256}")]
+    UnknownEvidence { sha256: String },
 }
 
 fn list_hint(known: &[String]) -> String {
@@ -261,6 +278,8 @@ impl Incident {
             members: BTreeSet::from([first.actor.clone()]),
             excluded: BTreeMap::new(),
             break_glass: Vec::new(),
+            evidence: Vec::new(),
+            integrity_alarms: Vec::new(),
             last_seq: first.seq,
         })
     }
@@ -332,6 +351,26 @@ impl Incident {
             Event::BreakGlass { reason } => {
                 self.members.insert(recorded.actor.clone());
                 self.break_glass.push(justified(reason));
+            }
+            Event::EvidenceCollected(record) => self.evidence.push(EvidenceState {
+                record: record.clone(),
+                stored_by: recorded.actor.clone(),
+                stored_at: recorded.at,
+                custody: vec![recorded.seq],
+            }),
+            Event::EvidenceAccessed { sha256, intact, .. } | Event::EvidenceVerified { sha256, intact } => {
+                if let Some(item) = self.evidence.iter_mut().find(|item| item.record.sha256 == *sha256) {
+                    item.custody.push(recorded.seq);
+                }
+                if !intact {
+                    self.integrity_alarms
+                        .push(justified(&format!("evidence {sha256} no longer matches its hash")));
+                }
+            }
+            Event::EvidenceHandedOver { sha256, .. } => {
+                if let Some(item) = self.evidence.iter_mut().find(|item| item.record.sha256 == *sha256) {
+                    item.custody.push(recorded.seq);
+                }
             }
         }
         self.roles.retain(|_, roles| !roles.is_empty());
@@ -434,13 +473,30 @@ impl Incident {
         if let Event::BreakGlass { reason } = event {
             return self.check_break_glass(actor, reason);
         }
-        if self.status == Status::Closed {
+        // Reading and verifying evidence is recorded even after closure: regulators and
+        // courts ask long after an incident is closed.
+        let custody_only = matches!(event, Event::EvidenceAccessed { .. } | Event::EvidenceVerified { .. });
+        if self.status == Status::Closed && !custody_only {
             return Err(Refusal::Closed);
         }
         self.check_actor(actor)?;
         match event {
             Event::Declared { .. } => Err(Refusal::AlreadyDeclared),
             Event::BreakGlass { reason } => self.check_break_glass(actor, reason),
+            Event::EvidenceCollected(record) => check_evidence_record(record, self),
+            Event::EvidenceAccessed { sha256, .. } | Event::EvidenceVerified { sha256, .. } => {
+                self.require_evidence(sha256)
+            }
+            Event::EvidenceHandedOver {
+                sha256,
+                recipient,
+                reason,
+                ..
+            } => {
+                self.require_evidence(sha256)?;
+                require_reason(recipient, "hand evidence over (name the recipient)")?;
+                require_reason(reason, "hand evidence over")
+            }
             Event::SeverityChanged { severity, .. } => {
                 self.require_commander(actor, "change the severity")?;
                 if *severity == self.severity {
@@ -588,6 +644,16 @@ impl Incident {
         Ok(())
     }
 
+    fn require_evidence(&self, sha256: &str) -> Result<(), Refusal> {
+        if self.evidence.iter().any(|item| item.record.sha256 == sha256) {
+            Ok(())
+        } else {
+            Err(Refusal::UnknownEvidence {
+                sha256: sha256.to_owned(),
+            })
+        }
+    }
+
     /// Anyone who acts on an incident must not be excluded; on a security incident they must
     /// be a member, and an observer only watches.
     fn check_actor(&self, actor: &Person) -> Result<(), Refusal> {
@@ -692,6 +758,29 @@ impl Incident {
         }
         Ok(())
     }
+}
+
+fn check_evidence_record(record: &EvidenceRecord, incident: &Incident) -> Result<(), Refusal> {
+    let hex = |text: &str, length: usize| {
+        text.len() == length && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !(hex(&record.sha256, 64) && hex(&record.sha1, 40) && hex(&record.md5, 32)) {
+        return Err(Refusal::InvalidEvidence {
+            problem: "hashes must be lowercase hex SHA-256, SHA-1 and MD5".to_owned(),
+        });
+    }
+    if !TLP_LABELS.contains(&record.tlp.as_str()) {
+        return Err(Refusal::InvalidEvidence {
+            problem: format!("{:?} is not a TLP 2.0 label ({})", record.tlp, TLP_LABELS.join(", ")),
+        });
+    }
+    require_reason(&record.source, "collect evidence (say where it was taken from)")?;
+    if incident.evidence.iter().any(|item| item.record.sha256 == record.sha256) {
+        return Err(Refusal::InvalidEvidence {
+            problem: format!("evidence {} is already collected in this incident", record.sha256),
+        });
+    }
+    Ok(())
 }
 
 fn require_reason(reason: &str, action: &'static str) -> Result<(), Refusal> {

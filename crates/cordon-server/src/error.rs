@@ -105,7 +105,14 @@ impl From<AppError> for ApiError {
             AppError::Contended { .. } | AppError::NoCodename => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
             }
-            AppError::Unreadable { .. } | AppError::Store(_) | AppError::DataDir(_) => ApiError::internal(&err),
+            AppError::NoEvidence { .. } => ApiError::not_found(),
+            AppError::NotThroughEvidence(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string()),
+            AppError::IntegrityAlarm { .. } => ApiError::new(StatusCode::CONFLICT, "integrity_alarm", err.to_string()),
+            AppError::Unreadable { .. }
+            | AppError::Store(_)
+            | AppError::DataDir(_)
+            | AppError::Evidence(_)
+            | AppError::Task(_) => ApiError::internal(&err),
         }
     }
 }

@@ -71,6 +71,9 @@ pub enum Command {
     /// Verify the tamper-evident journal.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The evidence locker: content-addressed, write-once, with chain of custody.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Show or check playbooks.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
@@ -294,4 +297,79 @@ pub enum ConfigCommand {
     Example,
     /// Load and validate the configuration, and print what it resolves to.
     Check(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Store a file (disk or memory image, log archive, screenshot...) as evidence. It is
+    /// streamed, hashed (SHA-256, SHA-1, MD5) and stored read-only; the collection is journaled.
+    Add {
+        file: PathBuf,
+        #[arg(long)]
+        incident: String,
+        /// Where it was taken from, e.g. "host db-3, /dev/xvda1".
+        #[arg(long)]
+        source: String,
+        /// Who collected it [default: you].
+        #[arg(long)]
+        collected_by: Option<String>,
+        /// When it was collected, RFC 3339 [default: now].
+        #[arg(long)]
+        collected_at: Option<String>,
+        /// TLP 2.0 marking: TLP:RED, TLP:AMBER+STRICT, TLP:AMBER, TLP:GREEN or TLP:CLEAR.
+        #[arg(long, default_value = "TLP:AMBER+STRICT")]
+        tlp: String,
+        /// The name to record [default: the file name].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List an incident's evidence with hashes and custody.
+    List {
+        #[arg(long)]
+        incident: String,
+    },
+    /// Copy an item out, re-verifying its hash; the access is journaled, a mismatch raises an
+    /// integrity alarm.
+    Get {
+        /// The item's SHA-256 (or its first 8+ hex digits).
+        sha256: String,
+        #[arg(long)]
+        incident: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Why you need it (journaled).
+        #[arg(long)]
+        purpose: String,
+    },
+    /// Record that an item was handed to a third party outside Cordon.
+    HandOver {
+        sha256: String,
+        #[arg(long)]
+        incident: String,
+        #[arg(long)]
+        recipient: String,
+        #[arg(long, default_value = "")]
+        organization: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Re-hash every item of the incidents you may see and journal the result.
+    Verify,
+    /// Write a signed bundle: manifest, objects, chain of custody, journal.
+    Export {
+        #[arg(long)]
+        incident: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Compress with gzip (disk images rarely shrink much).
+        #[arg(long)]
+        gzip: bool,
+    },
+    /// Check a bundle offline, with only this binary: files, manifest, signature, journal chain.
+    VerifyBundle {
+        bundle: PathBuf,
+        /// The installation's public key (hex), to check who signed it.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }

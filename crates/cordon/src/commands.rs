@@ -8,8 +8,8 @@ use cordon_domain::{Event, Person, Playbook, StepId, VerifyingKey};
 use cordon_store::{PgStore, SqliteStore};
 
 use crate::cli::{
-    AuditCommand, Cli, Command, ConfigCommand, DecisionCommand, GateCommand, Global, IncidentCommand, MemberCommand,
-    PlaybookCommand, RoleCommand, StepArgs, StepCommand,
+    AuditCommand, Cli, Command, ConfigCommand, DecisionCommand, EvidenceCommand, GateCommand, Global, IncidentCommand,
+    MemberCommand, PlaybookCommand, RoleCommand, StepArgs, StepCommand,
 };
 use crate::render;
 use crate::target::{GateRefused, Local, Remote, Target};
@@ -23,12 +23,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", cordon_server::config::EXAMPLE);
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Evidence(EvidenceCommand::VerifyBundle { .. }) => {
+            if let Command::Evidence(command) = cli.command {
+                return crate::evidence::verify_bundle(&cli.global, command);
+            }
+        }
         Command::Config(ConfigCommand::Check(args)) => {
             let config = crate::serve::load_config(&cli.global, args)?;
             println!("{config:#?}");
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
+    }
+    if let (Some(_), Command::Evidence(_)) = (&cli.global.server, &cli.command) {
+        bail!("evidence commands work on the local data directory for now; run them on the server's host");
     }
     if let Some(server) = cli.global.server.clone() {
         let remote = Remote::new(&server, cli.global.token.as_deref())?;
@@ -44,18 +52,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.global.database.as_deref() {
         None => {
             let store = SqliteStore::open(&data_dir.database_path()).await?;
-            let service = Service::new(store, data_dir)?;
-            execute(&Local { service, actor }, cli).await
+            local(Service::new(store, data_dir)?, actor, cli).await
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let store = PgStore::connect(url).await?;
-            let service = Service::new(store, data_dir)?;
-            execute(&Local { service, actor }, cli).await
+            local(Service::new(store, data_dir)?, actor, cli).await
         }
         Some(_) => bail!(
             "unsupported --database URL: use postgres://user@host/db, or leave it unset for SQLite in the data directory"
         ),
     }
+}
+
+async fn local<S: cordon_store::Store>(service: Service<S>, actor: Person, cli: Cli) -> anyhow::Result<ExitCode> {
+    let service = match std::env::var("CORDON_EVIDENCE_MAX_BYTES") {
+        Ok(limit) => service.with_max_evidence_bytes(
+            limit
+                .parse()
+                .with_context(|| format!("CORDON_EVIDENCE_MAX_BYTES={limit:?} is not a number of bytes"))?,
+        ),
+        Err(_) => service,
+    };
+    if let Command::Evidence(command) = cli.command {
+        return crate::evidence::run(&service, &actor, &cli.global, command).await;
+    }
+    execute(&Local { service, actor }, cli).await
 }
 
 async fn execute(target: &impl Target, cli: Cli) -> anyhow::Result<ExitCode> {
@@ -217,7 +238,7 @@ async fn execute(target: &impl Target, cli: Cli) -> anyhow::Result<ExitCode> {
             None => println!("no checkpoint yet: nothing has been recorded"),
         },
         Command::Playbook(command) => return playbook(&command),
-        Command::Serve(_) | Command::Config(_) | Command::Hunt(_) => {}
+        Command::Serve(_) | Command::Config(_) | Command::Hunt(_) | Command::Evidence(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -340,7 +361,7 @@ fn person(name: &str) -> anyhow::Result<Person> {
     Ok(Person::new(name)?)
 }
 
-fn parse_public_key(text: &str) -> anyhow::Result<VerifyingKey> {
+pub fn parse_public_key(text: &str) -> anyhow::Result<VerifyingKey> {
     let bytes: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|bytes| bytes.try_into().ok())

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod evidence;
 mod hunt;
 mod render;
 mod serve;

@@ -84,10 +84,26 @@ impl<S: Store> Target for Local<S> {
 
     async fn audit(&self, trusted: Option<VerifyingKey>) -> anyhow::Result<AuditOutcome> {
         let report = self.service.audit(trusted).await?;
+        let evidence = self.service.audit_evidence().await?;
+        let mut text = crate::render::audit(&report);
+        for (incident, sha256, problem) in &evidence {
+            text.push_str(&format!("FAIL incident {incident} evidence {sha256}: {problem}\n"));
+        }
+        if !evidence.is_empty() {
+            text.push_str(&format!(
+                "evidence: FAILED, {} item(s) no longer match their hash\n",
+                evidence.len()
+            ));
+        }
+        let mut json = serde_json::to_value(&report)?;
+        json["evidence_findings"] = evidence
+            .iter()
+            .map(|(incident, sha256, problem)| json!({"incident": incident.as_str(), "sha256": sha256, "problem": problem}))
+            .collect();
         Ok(AuditOutcome {
-            ok: report.is_clean(),
-            text: crate::render::audit(&report),
-            json: serde_json::to_value(&report)?,
+            ok: report.is_clean() && evidence.is_empty(),
+            text,
+            json,
         })
     }
 

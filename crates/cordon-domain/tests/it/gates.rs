@@ -450,3 +450,83 @@ fn break_glass_lets_a_non_member_in_with_a_reason_but_never_an_excluded_one() {
         "mallory is excluded from this incident"
     );
 }
+
+fn evidence_record(sha: char) -> cordon_domain::EvidenceRecord {
+    cordon_domain::EvidenceRecord {
+        sha256: sha.to_string().repeat(64),
+        sha1: "b".repeat(40),
+        md5: "c".repeat(32),
+        size: 10,
+        name: "db-3.img".into(),
+        source: "host db-3".into(),
+        collected_by: person("alice"),
+        collected_at: cordon_domain::Timestamp::from_unix_millis(0),
+        tlp: "TLP:RED".into(),
+    }
+}
+
+#[test]
+fn evidence_custody_is_checked_and_survives_closure() {
+    let mut scenario = Scenario::security();
+    let mut bad = evidence_record('a');
+    bad.tlp = "SECRET".into();
+    assert!(
+        scenario
+            .refused("alice", Event::EvidenceCollected(bad))
+            .contains("not a TLP 2.0 label")
+    );
+    scenario.ok("alice", Event::EvidenceCollected(evidence_record('a')));
+    let again = scenario.refused("alice", Event::EvidenceCollected(evidence_record('a')));
+    assert!(again.contains("already collected"), "{again}");
+    let unknown = Event::EvidenceAccessed {
+        sha256: "f".repeat(64),
+        purpose: "x".into(),
+        intact: true,
+    };
+    assert!(
+        scenario
+            .refused("alice", unknown)
+            .starts_with("this incident has no evidence")
+    );
+
+    for step in 1..=11 {
+        scenario.ok(
+            "alice",
+            Event::StepNotApplicable {
+                step: StepId(step),
+                reason: "test".into(),
+            },
+        );
+    }
+    for step in 12..=14 {
+        scenario.ok(
+            "alice",
+            Event::StepSkipped {
+                step: StepId(step),
+                reason: "test".into(),
+            },
+        );
+    }
+    scenario.ok(
+        "alice",
+        Event::StatusChanged {
+            status: Status::Closed,
+            reason: "done".into(),
+        },
+    );
+    // A regulator's request months later: the access is still journaled.
+    scenario.ok(
+        "alice",
+        Event::EvidenceAccessed {
+            sha256: "a".repeat(64),
+            purpose: "regulator".into(),
+            intact: false,
+        },
+    );
+    assert_eq!(scenario.incident.integrity_alarms.len(), 1);
+    assert_eq!(scenario.incident.evidence[0].custody.len(), 2);
+    assert_eq!(
+        scenario.refused("alice", Event::EvidenceCollected(evidence_record('d'))),
+        "the incident is closed; nothing more can change"
+    );
+}

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod evidence;
+mod hunt;
 mod remote;
 mod support;
 mod tamper;

@@ -1,0 +1,418 @@
+//! Evidence use cases: collect into the content-addressed locker, read back with
+//! verification, hand over, export a signed bundle, verify a bundle offline.
+//!
+//! The chain of custody is the incident's journal: every collection, access, verification and
+//! hand-over is a journal entry, hash-chained with everything else that happened. A read that
+//! finds the content changed is journaled as an integrity alarm and fails.
+
+use std::io::{Read, Write};
+
+use cordon_domain::journal;
+use cordon_domain::{Entry, Event, EvidenceRecord, Incident, IncidentId, Person, Timestamp};
+use cordon_evidence::{
+    Actor, BundleReport, Compression, CustodyEntry, CustodyEvent, EvidenceItem, EvidenceStore, ExportConfig,
+    ExportSummary, LocalDirStore, RetentionState, Sha256Digest, StoreConfig, Tlp, VerificationOutcome,
+};
+use cordon_store::Store;
+use serde_json::{Value, json};
+
+use crate::service::{AppError, Service};
+
+/// What the person collecting evidence says about it.
+#[derive(Debug, Clone)]
+pub struct EvidenceMeta {
+    pub name: String,
+    pub source: String,
+    pub collected_by: Person,
+    pub collected_at: Timestamp,
+    pub tlp: Tlp,
+}
+
+impl<S: Store> Service<S> {
+    fn locker(&self) -> Result<LocalDirStore, AppError> {
+        let config = StoreConfig {
+            max_object_bytes: self.max_evidence_bytes(),
+        };
+        LocalDirStore::open(self.data_dir().root().join("evidence"), config).map_err(AppError::Evidence)
+    }
+
+    /// Streams `content` into the locker and journals its collection. Returns the incident.
+    pub async fn add_evidence(
+        &self,
+        actor: &Person,
+        reference: &str,
+        content: impl Read + Send + 'static,
+        meta: EvidenceMeta,
+        now: Timestamp,
+    ) -> Result<(Incident, EvidenceRecord), AppError> {
+        let id = self.resolve(actor, reference).await?.id;
+        let locker = self.locker()?;
+        // Hashing a disk image takes a while: keep it off the async workers.
+        let ingested = tokio::task::spawn_blocking(move || locker.put(content))
+            .await
+            .map_err(|err| AppError::Task(err.to_string()))?
+            .map_err(AppError::Evidence)?;
+        let digests = ingested.digests;
+        let record = EvidenceRecord {
+            sha256: digests.sha256.to_hex(),
+            sha1: digests.sha1.to_hex(),
+            md5: digests.md5.to_hex(),
+            size: digests.size,
+            name: meta.name,
+            source: meta.source,
+            collected_by: meta.collected_by,
+            collected_at: meta.collected_at,
+            tlp: meta.tlp.as_str().to_owned(),
+        };
+        let incident = self
+            .append_event(actor, reference, &id, Event::EvidenceCollected(record.clone()), now)
+            .await?;
+        Ok((incident, record))
+    }
+
+    /// Copies an item to `out`, re-verifying its hash on the way. The access is journaled; a
+    /// mismatch is journaled as an integrity alarm and returned as an error.
+    pub async fn read_evidence(
+        &self,
+        actor: &Person,
+        reference: &str,
+        sha256: &str,
+        purpose: &str,
+        mut out: impl Write + Send + 'static,
+        now: Timestamp,
+    ) -> Result<u64, AppError> {
+        let incident = self.show(actor, reference).await?;
+        let item = find_item(&incident, sha256)?;
+        let digest = parse_digest(&item.sha256)?;
+        let locker = self.locker()?;
+        let copied = tokio::task::spawn_blocking(move || -> Result<u64, cordon_evidence::EvidenceError> {
+            let mut reader = locker.open_verified(&digest)?;
+            match std::io::copy(&mut reader, &mut out) {
+                Ok(bytes) => Ok(bytes),
+                Err(err) => Err(reader.into_error(err)),
+            }
+        })
+        .await
+        .map_err(|err| AppError::Task(err.to_string()))?;
+        let intact = copied.is_ok();
+        let event = Event::EvidenceAccessed {
+            sha256: item.sha256.clone(),
+            purpose: purpose.to_owned(),
+            intact,
+        };
+        self.append_event(actor, reference, &incident.id, event, now).await?;
+        copied.map_err(|err| AppError::IntegrityAlarm {
+            sha256: item.sha256.clone(),
+            problem: err.to_string(),
+        })
+    }
+
+    /// Re-hashes every evidence item of every incident `actor` may see and journals the
+    /// outcome. Returns (item, problem) for each item that failed.
+    pub async fn verify_evidence(&self, actor: &Person, now: Timestamp) -> Result<Vec<(String, String)>, AppError> {
+        let locker = self.locker()?;
+        let mut failures = Vec::new();
+        for row in self.list(actor).await? {
+            let incident = self.show(actor, row.id.as_str()).await?;
+            for item in &incident.evidence {
+                let digest = parse_digest(&item.record.sha256)?;
+                let outcome = locker.verify(&digest);
+                let intact = outcome.is_ok();
+                if let Err(err) = outcome {
+                    failures.push((item.record.sha256.clone(), err.to_string()));
+                }
+                let event = Event::EvidenceVerified {
+                    sha256: item.record.sha256.clone(),
+                    intact,
+                };
+                self.append_event(actor, row.id.as_str(), &incident.id, event, now)
+                    .await?;
+            }
+        }
+        Ok(failures)
+    }
+
+    /// Writes the incident's evidence, chain of custody and journal as a signed bundle.
+    pub async fn export_evidence(
+        &self,
+        actor: &Person,
+        reference: &str,
+        out: impl Write + Send + 'static,
+        compression: Compression,
+        now: Timestamp,
+    ) -> Result<ExportSummary, AppError> {
+        let incident = self.show(actor, reference).await?;
+        let entries = self.store().journal(&incident.id).await?;
+        let items = incident
+            .evidence
+            .iter()
+            .map(|item| to_item(&incident.id, item))
+            .collect::<Result<Vec<_>, _>>()?;
+        let custody = custody_entries(&incident.id, &entries)?;
+        let journal_json = journal_slice(&entries);
+        let config = ExportConfig {
+            incident: incident.id.clone(),
+            exported_by: actor.clone(),
+            created_at: now,
+            compression,
+        };
+        let locker = self.locker()?;
+        let key = self.signing_key().clone();
+        tokio::task::spawn_blocking(move || {
+            cordon_evidence::export_bundle(&locker, &items, &custody, &journal_json, &key, &config, out)
+        })
+        .await
+        .map_err(|err| AppError::Task(err.to_string()))?
+        .map_err(AppError::Evidence)
+    }
+}
+
+/// Checks a bundle offline: the evidence crate's checks of files, manifest and signature, plus
+/// the hash chain of the journal slice inside it. Needs no server and no data directory.
+pub fn verify_bundle(reader: impl Read, trusted: Option<cordon_domain::VerifyingKey>) -> (BundleReport, Vec<String>) {
+    let mut bytes = Vec::new();
+    let mut reader = reader;
+    if let Err(err) = reader.read_to_end(&mut bytes) {
+        let report = cordon_evidence::verify_bundle(&[][..], trusted);
+        return (report, vec![format!("cannot read the bundle: {err}")]);
+    }
+    let report = cordon_evidence::verify_bundle(&bytes[..], trusted);
+    let journal_problems = match read_journal_from_bundle(&bytes) {
+        Some(Ok(entries)) => match entries.first().map(|e| e.incident.clone()) {
+            Some(incident) => journal::verify_chain(&incident, &entries)
+                .err()
+                .map(|b| b.to_string())
+                .into_iter()
+                .collect(),
+            None => vec!["journal.json: the journal slice is empty".to_owned()],
+        },
+        Some(Err(problem)) => vec![format!("journal.json: {problem}")],
+        None => Vec::new(),
+    };
+    (report, journal_problems)
+}
+
+fn read_journal_from_bundle(bytes: &[u8]) -> Option<Result<Vec<Entry>, String>> {
+    let decoded;
+    let tar_bytes: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).ok()?;
+        decoded = out;
+        &decoded
+    } else {
+        bytes
+    };
+    let mut archive = tar::Archive::new(tar_bytes);
+    let entries = archive.entries().ok()?;
+    for file in entries.flatten() {
+        let mut file = file;
+        let is_journal = file
+            .path()
+            .ok()
+            .is_some_and(|p| p.as_os_str() == cordon_evidence::JOURNAL_PATH);
+        if is_journal {
+            let mut text = String::new();
+            if file.read_to_string(&mut text).is_err() {
+                return Some(Err("not UTF-8".to_owned()));
+            }
+            return Some(parse_journal_slice(&text));
+        }
+    }
+    None
+}
+
+/// The journal as exported: every entry with its exact payload, so the chain can be re-checked.
+fn journal_slice(entries: &[Entry]) -> Vec<u8> {
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|entry| {
+            json!({
+                "incident": entry.incident.as_str(),
+                "seq": entry.seq,
+                "at": entry.at.unix_millis(),
+                "actor": entry.actor.as_str(),
+                "payload": String::from_utf8_lossy(&entry.payload),
+                "prev_hash": entry.prev_hash.to_hex(),
+                "hash": entry.hash.to_hex(),
+            })
+        })
+        .collect();
+    serde_json::to_vec_pretty(&json!({"format": "cordon-journal-slice-v1", "entries": entries})).unwrap_or_default()
+}
+
+fn parse_journal_slice(text: &str) -> Result<Vec<Entry>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let entries = value["entries"].as_array().ok_or("no entries array")?;
+    entries
+        .iter()
+        .map(|entry| {
+            let text = |field: &str| {
+                entry[field]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or(format!("entry without {field}"))
+            };
+            let number = |field: &str| entry[field].as_i64().ok_or(format!("entry without {field}"));
+            Ok(Entry {
+                incident: IncidentId::new(text("incident")?),
+                seq: u64::try_from(number("seq")?).map_err(|e| e.to_string())?,
+                at: Timestamp::from_unix_millis(number("at")?),
+                actor: Person::new(&text("actor")?).map_err(|e| e.to_string())?,
+                payload: text("payload")?.into_bytes(),
+                prev_hash: cordon_domain::Hash::from_hex(&text("prev_hash")?).map_err(|e| e.to_string())?,
+                hash: cordon_domain::Hash::from_hex(&text("hash")?).map_err(|e| e.to_string())?,
+            })
+        })
+        .collect()
+}
+
+fn find_item<'a>(incident: &'a Incident, sha256: &str) -> Result<&'a EvidenceRecord, AppError> {
+    let wanted = sha256.trim().to_lowercase();
+    let matches: Vec<&EvidenceRecord> = incident
+        .evidence
+        .iter()
+        .map(|item| &item.record)
+        .filter(|record| wanted.len() >= 8 && record.sha256.starts_with(&wanted))
+        .collect();
+    match matches.as_slice() {
+        [record] => Ok(record),
+        [] => Err(AppError::NoEvidence {
+            sha256: sha256.to_owned(),
+        }),
+        _ => Err(AppError::NoEvidence {
+            sha256: format!("{sha256} (ambiguous: give more of the hash)"),
+        }),
+    }
+}
+
+fn parse_digest(hex: &str) -> Result<Sha256Digest, AppError> {
+    hex.parse().map_err(|_| AppError::NoEvidence { sha256: hex.to_owned() })
+}
+
+fn to_item(incident: &IncidentId, item: &cordon_domain::EvidenceState) -> Result<EvidenceItem, AppError> {
+    let record = &item.record;
+    let corrupt = |what: &str| AppError::Unreadable {
+        incident: incident.clone(),
+        problem: format!("evidence {}: {what}", record.sha256),
+    };
+    Ok(EvidenceItem {
+        incident: incident.clone(),
+        sha256: record.sha256.parse().map_err(|_| corrupt("bad sha256"))?,
+        sha1: record.sha1.parse().map_err(|_| corrupt("bad sha1"))?,
+        md5: record.md5.parse().map_err(|_| corrupt("bad md5"))?,
+        size: record.size,
+        original_name: record.name.clone(),
+        source: record.source.clone(),
+        collected_by: record.collected_by.clone(),
+        collected_at: record.collected_at,
+        stored_at: item.stored_at,
+        tlp: record.tlp.parse().map_err(|_| corrupt("bad TLP label"))?,
+        retention: RetentionState::default(),
+    })
+}
+
+/// The chain of custody of every item, read from the journal.
+fn custody_entries(incident: &IncidentId, entries: &[Entry]) -> Result<Vec<CustodyEntry>, AppError> {
+    let mut custody = Vec::new();
+    for entry in entries {
+        let recorded = entry.decode().map_err(|err| AppError::Unreadable {
+            incident: incident.clone(),
+            problem: err.to_string(),
+        })?;
+        let outcome = |intact: bool, sha: &Sha256Digest| {
+            if intact {
+                VerificationOutcome::Intact
+            } else {
+                VerificationOutcome::Mismatch { actual: *sha }
+            }
+        };
+        let (sha256, event, reason) = match &recorded.event {
+            Event::EvidenceCollected(record) => (
+                record.sha256.clone(),
+                CustodyEvent::Collected {
+                    source: record.source.clone(),
+                },
+                String::new(),
+            ),
+            Event::EvidenceAccessed {
+                sha256,
+                purpose,
+                intact,
+            } => {
+                let digest = parse_digest(sha256)?;
+                (
+                    sha256.clone(),
+                    CustodyEvent::Accessed {
+                        verified: outcome(*intact, &digest),
+                    },
+                    purpose.clone(),
+                )
+            }
+            Event::EvidenceVerified { sha256, intact } => {
+                let digest = parse_digest(sha256)?;
+                (
+                    sha256.clone(),
+                    CustodyEvent::Verified {
+                        outcome: outcome(*intact, &digest),
+                    },
+                    String::new(),
+                )
+            }
+            Event::EvidenceHandedOver {
+                sha256,
+                recipient,
+                organization,
+                reason,
+            } => (
+                sha256.clone(),
+                CustodyEvent::HandedOver {
+                    recipient: recipient.clone(),
+                    organization: organization.clone(),
+                },
+                reason.clone(),
+            ),
+            _ => continue,
+        };
+        custody.push(CustodyEntry {
+            incident: incident.clone(),
+            item: parse_digest(&sha256)?,
+            at: recorded.at,
+            actor: Actor::Member(recorded.actor.clone()),
+            location: "cordon".to_owned(),
+            reason,
+            event,
+        });
+    }
+    Ok(custody)
+}
+
+impl<S: Store> Service<S> {
+    /// Re-hashes every evidence item of every incident, for `audit verify`. Read-only: it
+    /// journals nothing. Returns (incident, item, problem) for each item that fails.
+    pub async fn audit_evidence(&self) -> Result<Vec<(IncidentId, String, String)>, AppError> {
+        let locker = self.locker()?;
+        let mut failures = Vec::new();
+        for (id, entries) in self.store().journals().await? {
+            for entry in &entries {
+                let Ok(recorded) = entry.decode() else { continue };
+                let Event::EvidenceCollected(record) = recorded.event else {
+                    continue;
+                };
+                let problem = match parse_digest(&record.sha256) {
+                    Ok(digest) => match locker.verify(&digest) {
+                        Ok(digests) if digests.sha1.to_hex() != record.sha1 || digests.md5.to_hex() != record.md5 => {
+                            Some("its SHA-1 or MD5 differs from the journal".to_owned())
+                        }
+                        Ok(_) => None,
+                        Err(err) => Some(err.to_string()),
+                    },
+                    Err(_) => Some("the journal records an invalid hash".to_owned()),
+                };
+                if let Some(problem) = problem {
+                    failures.push((id.clone(), record.sha256.clone(), problem));
+                }
+            }
+        }
+        Ok(failures)
+    }
+}
