@@ -99,7 +99,10 @@ impl Playbook {
                 file: file.to_owned(),
                 line,
                 column,
-                message: err.message().trim_end_matches('.').to_owned(),
+                message: match err.message().trim().trim_end_matches('.') {
+                    "" => "not a valid TOML document".to_owned(),
+                    message => message.to_owned(),
+                },
             }
         })?;
         Validator { file, text }.validate(raw)

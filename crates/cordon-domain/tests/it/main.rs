@@ -5,5 +5,6 @@
 
 mod firewall;
 mod gates;
+mod hostile;
 mod journal;
 mod support;
