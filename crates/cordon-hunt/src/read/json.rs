@@ -24,14 +24,7 @@ pub(super) fn read_json_document(
     options: ReadOptions,
     observer: &mut dyn ReadObserver,
 ) -> Result<(), ReadError> {
-    let mut bytes = Vec::new();
-    reader
-        .take(options.max_document_bytes)
-        .read_to_end(&mut bytes)
-        .map_err(|source| ReadError::Io {
-            path: origin.path.to_string(),
-            source,
-        })?;
+    let bytes = super::read_whole(reader, origin, options)?;
     // CloudTrail files are decoded record by record from their raw text, so that an observer
     // can skip records cheaply and the whole file never exists as one tree of values.
     if let Ok(document) = serde_json::from_slice::<RecordsDocument<'_>>(&bytes) {

@@ -40,6 +40,8 @@ pub enum ReadError {
     UnknownFormat { path: String },
     #[error("{path} is not a readable evtx file: {reason}")]
     Evtx { path: String, reason: String },
+    #[error("{path} is larger than {limit} bytes once decompressed, which must be held whole")]
+    TooLarge { path: String, limit: u64 },
     #[error("{path} is not valid json: {reason}")]
     Json { path: String, reason: String },
 }
@@ -99,7 +101,7 @@ pub struct ReadOptions {
 impl Default for ReadOptions {
     fn default() -> ReadOptions {
         ReadOptions {
-            max_document_bytes: 2 << 30,
+            max_document_bytes: 1 << 30,
             max_line_bytes: 16 << 20,
             syslog_year: 1970,
         }
@@ -249,14 +251,7 @@ fn dispatch(
     })?;
     match format {
         Format::Evtx => {
-            let mut buffer = Vec::new();
-            reader
-                .take(options.max_document_bytes)
-                .read_to_end(&mut buffer)
-                .map_err(|source| ReadError::Io {
-                    path: origin.path.to_string(),
-                    source,
-                })?;
+            let buffer = read_whole(reader, &origin, options)?;
             evtx::read_evtx(evtx::EvtxInput::Buffer(buffer), &origin, observer)?;
         }
         Format::JsonDocument => json::read_json_document(reader, &origin, options, observer)?,
@@ -265,6 +260,26 @@ fn dispatch(
         Format::Csv => table::read_csv(reader, &origin, observer)?,
     }
     Ok(format)
+}
+
+/// Reads a whole (decompressed) stream, refusing more than the document limit rather than
+/// truncating it silently.
+fn read_whole(reader: impl Read, origin: &Origin, options: ReadOptions) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(options.max_document_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| ReadError::Io {
+            path: origin.path.to_string(),
+            source,
+        })?;
+    if bytes.len() as u64 > options.max_document_bytes {
+        return Err(ReadError::TooLarge {
+            path: origin.path.to_string(),
+            limit: options.max_document_bytes,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Recognises a format from the first bytes of a decompressed file.
@@ -304,6 +319,25 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documents_over_the_limit_are_refused_not_truncated() {
+        struct Nothing;
+        impl ReadObserver for Nothing {
+            fn event(&mut self, _event: Event) {}
+            fn corrupt_record(&mut self, _record: CorruptRecord) {}
+        }
+        let options = ReadOptions {
+            max_document_bytes: 64,
+            ..ReadOptions::default()
+        };
+        let document = format!("{{\"Records\": [{}]}}", vec!["{\"a\": 1}"; 20].join(","));
+        let result = read_bytes("big.json", document.as_bytes(), options, &mut Nothing);
+        assert!(
+            matches!(result, Err(ReadError::TooLarge { limit: 64, .. })),
+            "{result:?}"
+        );
+    }
 
     #[test]
     fn sniffs_formats_by_content() {
