@@ -65,7 +65,7 @@ impl<S: Store> Service<S> {
             tlp: meta.tlp.as_str().to_owned(),
         };
         let incident = self
-            .append_event(actor, reference, &id, Event::EvidenceCollected(record.clone()), now)
+            .append_checked(actor, reference, &id, Event::EvidenceCollected(record.clone()), now)
             .await?;
         Ok((incident, record))
     }
@@ -100,7 +100,7 @@ impl<S: Store> Service<S> {
             purpose: purpose.to_owned(),
             intact,
         };
-        self.append_event(actor, reference, &incident.id, event, now).await?;
+        self.append_checked(actor, reference, &incident.id, event, now).await?;
         copied.map_err(|err| AppError::IntegrityAlarm {
             sha256: item.sha256.clone(),
             problem: err.to_string(),
@@ -125,7 +125,7 @@ impl<S: Store> Service<S> {
                     sha256: item.record.sha256.clone(),
                     intact,
                 };
-                self.append_event(actor, row.id.as_str(), &incident.id, event, now)
+                self.append_checked(actor, row.id.as_str(), &incident.id, event, now)
                     .await?;
             }
         }

@@ -217,18 +217,6 @@ impl<S: Store> Service<S> {
         self.append_checked(actor, reference, &id, event, now).await
     }
 
-    /// Appends an event the caller has vouched for (the evidence locker's observations).
-    pub(crate) async fn append_event(
-        &self,
-        actor: &Person,
-        reference: &str,
-        id: &IncidentId,
-        event: Event,
-        now: Timestamp,
-    ) -> Result<Incident, AppError> {
-        self.append_checked(actor, reference, id, event, now).await
-    }
-
     pub(crate) fn data_dir(&self) -> &DataDir {
         &self.data_dir
     }
@@ -248,8 +236,9 @@ impl<S: Store> Service<S> {
         self
     }
 
-    /// The common path of every change: fold, check, seal, append, retry on conflict.
-    async fn append_checked(
+    /// The common path of every change: fold, check, seal, append, retry on conflict. The
+    /// evidence use cases call it directly for the events only the locker may vouch for.
+    pub(crate) async fn append_checked(
         &self,
         actor: &Person,
         reference: &str,
