@@ -65,10 +65,26 @@ fn init_logging(serving: bool, json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| LogWriter);
     if json {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Writes logs to stderr and never fails: when stderr is gone (a closed pipe, a restarted log
+/// collector), logs are dropped instead of taking the request that logged down with them.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }

@@ -30,6 +30,12 @@ fn free_port() -> u16 {
 }
 
 fn start_server() -> Server {
+    start_server_with(true)
+}
+
+/// Starts `cordon serve`; with `drain_log` false the test closes the server's stderr once it
+/// is up, as a crashed log collector would.
+fn start_server_with(drain_log: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (port, metrics_port) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
@@ -60,8 +66,11 @@ fn start_server() -> Server {
         assert!(started.elapsed() < Duration::from_secs(60), "the server did not start");
     }
     assert!(!setup_token.is_empty(), "the server printed no setup link");
-    // Keep draining the server's log so that it never writes into a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    if drain_log {
+        std::thread::spawn(move || lines.for_each(drop));
+    } else {
+        drop(lines);
+    }
     Server {
         child,
         url: format!("http://127.0.0.1:{port}"),
@@ -216,4 +225,17 @@ fn the_cli_drives_a_server_with_a_token() {
 
     let bad = cordon(&server, "cdn_t_not-a-real-token", &["incident", "list"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("did not accept the token"));
+}
+
+#[test]
+fn a_closed_log_pipe_does_not_break_requests() {
+    let server = start_server_with(false);
+    // Creating the first admin logs at info level, into the now closed pipe.
+    let created = post(
+        &format!("{}/api/v1/setup", server.url),
+        json!({"token": server.setup_token, "name": "root", "password": "correct horse battery"}),
+        None,
+        None,
+    );
+    assert_eq!(created.status(), 201);
 }
