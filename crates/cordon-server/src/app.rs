@@ -28,7 +28,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
     }
     let max_body = state.config().max_body_bytes;
     router
-        .fallback(|| async { crate::error::ApiError::not_found() })
+        .fallback(crate::web::fallback)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics::<S>))
         .layer(middleware::from_fn(security_headers))
         .layer(RequestBodyLimitLayer::new(max_body))

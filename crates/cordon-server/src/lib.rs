@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod web;
 
 pub use app::{router, serve};
 pub use config::{ConfigError, LogFormat, Overrides, ServerConfig};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use crate::routes::{Policy, Route};
+use crate::routes::{Policy, Route, Surface};
 
 pub fn document<S>(routes: &[Route<S>], server_url: &str) -> Value {
     let mut paths: BTreeMap<&str, serde_json::Map<String, Value>> = BTreeMap::new();
@@ -69,13 +69,60 @@ const EVENT_TYPES: &[&str] = &[
     "member_reinstated",
 ];
 
-fn operation<S>(route: &Route<S>) -> Value {
-    let parameters: Vec<Value> = route
-        .path
-        .split('/')
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
         .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-        .collect();
+        .collect()
+}
+
+/// A web UI route: HTML pages and form posts for browsers, signed in with the session cookie.
+/// Not signed in, they redirect to the sign-in page rather than answer 401; form posts need
+/// the session's CSRF token in the `csrf_token` field.
+fn page_operation<S>(route: &Route<S>) -> Value {
+    let page = |description: &str| json!({"description": description, "content": {"text/html": {"schema": {"type": "string"}}}});
+    let mut responses = serde_json::Map::new();
+    responses.insert("200".to_owned(), page("the page"));
+    responses.insert(
+        "303".to_owned(),
+        json!({"description": "done, or not signed in: go to the Location"}),
+    );
+    if route.method == Method::POST {
+        responses.insert("403".to_owned(), page("no valid csrf_token field, or not allowed"));
+        responses.insert("409".to_owned(), page("refused by a rule; the page says why"));
+        responses.insert("422".to_owned(), page("a value is not valid; the page says which"));
+    } else if route.policy != Policy::Public {
+        responses.insert("403".to_owned(), page("signed in but not allowed"));
+    }
+    if route.path.contains('{') {
+        responses.insert("404".to_owned(), page("no such thing, or you may not know it exists"));
+    }
+    let mut operation = json!({
+        "operationId": format!("{} {}", route.method, route.path),
+        "summary": route.summary,
+        "tags": ["web"],
+        "x-cordon-policy": format!("{:?}", route.policy),
+        "parameters": path_parameters(route.path),
+        "responses": responses,
+    });
+    if route.policy != Policy::Public {
+        operation["security"] = json!([{"session": []}]);
+    }
+    if route.method == Method::POST {
+        operation["requestBody"] = json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object",
+            "required": ["csrf_token"],
+            "properties": {"csrf_token": {"type": "string"}},
+        }}}});
+    }
+    operation
+}
+
+fn operation<S>(route: &Route<S>) -> Value {
+    if route.surface == Surface::Web {
+        return page_operation(route);
+    }
+    let parameters = path_parameters(route.path);
     let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
     let mut responses = serde_json::Map::new();
     let success = if route.method == Method::DELETE { "204" } else { "200" };

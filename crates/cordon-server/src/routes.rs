@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use cordon_app::DeclareRequest;
-use cordon_auth::secret::{self, TokenKind};
+use cordon_auth::secret::{self, Secret, TokenKind};
 use cordon_domain::{Event, GlobalRole, Kind, Person, Playbook, Scope, Severity, Status, Timestamp};
 use cordon_store::{ApiToken, Session, Store, User, UserUpdate};
 use serde::Deserialize;
@@ -40,10 +40,19 @@ pub enum Policy {
     BreakGlass,
 }
 
+/// Who a route answers: programs (JSON, errors as JSON, 401 when not signed in) or people in
+/// a browser (HTML pages, forms with a CSRF field, a redirect to the sign-in page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Api,
+    Web,
+}
+
 pub struct Route<S> {
     pub method: Method,
     pub path: &'static str,
     pub policy: Policy,
+    pub surface: Surface,
     pub summary: &'static str,
     pub handler: MethodRouter<AppState<S>>,
 }
@@ -59,13 +68,20 @@ fn route<S>(
         method,
         path,
         policy,
+        surface: Surface::Api,
         summary,
         handler,
     }
 }
 
-/// Every route Cordon serves, in the order they are documented.
+/// Every route Cordon serves, in the order they are documented: the JSON API, then the web UI.
 pub fn table<S: Store>() -> Vec<Route<S>> {
+    let mut routes = api_table();
+    routes.extend(crate::web::routes());
+    routes
+}
+
+fn api_table<S: Store>() -> Vec<Route<S>> {
     use Policy::*;
     vec![
         route(
@@ -270,9 +286,20 @@ async fn setup<S: Store>(
     State(state): State<AppState<S>>,
     Body(request): Body<SetupRequest>,
 ) -> Result<Response, ApiError> {
-    let person = parse_person(&request.name)?;
-    let password_hash = hash_password(request.password).await?;
-    if !state.take_setup(&secret::digest(&request.token)) {
+    let user = first_admin(&state, &request.token, &request.name, request.password).await?;
+    Ok((StatusCode::CREATED, Json(dto::user(&user))).into_response())
+}
+
+/// Creates the first administrator with the one-time setup token (JSON and HTML setup).
+pub(crate) async fn first_admin<S: Store>(
+    state: &AppState<S>,
+    token: &str,
+    name: &str,
+    password: String,
+) -> Result<User, ApiError> {
+    let person = parse_person(name)?;
+    let password_hash = hash_password(password).await?;
+    if !state.take_setup(&secret::digest(token)) {
         return Err(ApiError::forbidden(
             "the setup token is not valid (it works once, and only while there are no users)",
         ));
@@ -282,7 +309,7 @@ async fn setup<S: Store>(
         return Err(ApiError::forbidden("setup is already done"));
     }
     tracing::info!(user = %user.name, "first administrator created");
-    Ok((StatusCode::CREATED, Json(dto::user(&user))).into_response())
+    Ok(user)
 }
 
 #[derive(Deserialize)]
@@ -299,21 +326,57 @@ async fn login<S: Store>(
     ClientAddr(address): ClientAddr,
     Body(request): Body<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let session = sign_in(
+        &state,
+        &address,
+        &request.name,
+        request.password,
+        request.totp.as_deref(),
+    )
+    .await?;
+    let body = json!({
+        "user": dto::user(&session.user),
+        "csrf_token": cordon_auth::csrf::token(state.csrf_key(), &session.digest),
+        "second_factor_pending": !session.second_factor,
+    });
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&session_cookie(&state, &session.token)) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// A browser session just created by [`sign_in`].
+pub(crate) struct NewSession {
+    pub user: User,
+    pub token: Secret,
+    pub digest: String,
+    pub second_factor: bool,
+}
+
+/// Checks name, password and one-time code under the login throttle and opens a session.
+/// The JSON and the HTML sign-in share it, so both have the same throttling and answers.
+pub(crate) async fn sign_in<S: Store>(
+    state: &AppState<S>,
+    address: &str,
+    name: &str,
+    password: String,
+    totp: Option<&str>,
+) -> Result<NewSession, ApiError> {
     let now = cordon_app::now();
     let now_seconds = now.unix_millis() / 1000;
-    let account_key = format!("user:{}", request.name.to_lowercase());
+    let account_key = format!("user:{}", name.to_lowercase());
     let address_key = format!("addr:{address}");
     let keys = [account_key.as_str(), address_key.as_str()];
     if let Some(Err(wait)) = state.with_throttle(|t| t.check(&keys, now_seconds)) {
         return Err(ApiError::throttled(wait));
     }
-    let user = state.store().user(&request.name).await?;
+    let user = state.store().user(name).await?;
     // Verify against a decoy when the account does not exist, so that timing does not reveal
     // which names exist.
     let stored_hash = user
         .as_ref()
         .map_or_else(cordon_auth::password::decoy, |u| u.password_hash.clone());
-    let password = request.password;
     let password_ok = tokio::task::spawn_blocking(move || cordon_auth::password::verify(&stored_hash, &password))
         .await
         .unwrap_or(false);
@@ -329,7 +392,7 @@ async fn login<S: Store>(
         }
     };
     let second_factor = if user.totp_enabled {
-        let Some(code) = request.totp.as_deref() else {
+        let Some(code) = totp.filter(|code| !code.trim().is_empty()) else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "totp_required",
@@ -366,26 +429,27 @@ async fn login<S: Store>(
     };
     state.store().create_session(&session).await?;
     tracing::info!(user = %user.name, "signed in");
+    Ok(NewSession {
+        user,
+        token,
+        digest,
+        second_factor,
+    })
+}
+
+/// The `Set-Cookie` value for a new session: HttpOnly, SameSite=Strict, Secure behind https.
+pub(crate) fn session_cookie<S: Store>(state: &AppState<S>, token: &Secret) -> String {
+    let hours = i64::from(state.config().session_hours);
     let secure = if state.config().secure_cookies() {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!(
+    format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         token.expose(),
         hours * 3600
-    );
-    let body = json!({
-        "user": dto::user(&user),
-        "csrf_token": cordon_auth::csrf::token(state.csrf_key(), &digest),
-        "second_factor_pending": !second_factor,
-    });
-    let mut response = (StatusCode::OK, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    Ok(response)
+    )
 }
 
 async fn whoami<S: Store>(State(state): State<AppState<S>>, principal: Principal) -> Json<Value> {
@@ -413,7 +477,13 @@ async fn logout<S: Store>(State(state): State<AppState<S>>, principal: Principal
 }
 
 async fn totp_enrol<S: Store>(State(state): State<AppState<S>>, principal: Principal) -> Result<Json<Value>, ApiError> {
-    if principal.user.totp_enabled {
+    let (secret, uri) = start_totp(&state, &principal.user).await?;
+    Ok(Json(json!({"secret": secret, "otpauth_uri": uri})))
+}
+
+/// Stores a fresh, unconfirmed TOTP secret and returns it with its otpauth URI.
+pub(crate) async fn start_totp<S: Store>(state: &AppState<S>, user: &User) -> Result<(String, String), ApiError> {
+    if user.totp_enabled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "refused",
@@ -421,12 +491,9 @@ async fn totp_enrol<S: Store>(State(state): State<AppState<S>>, principal: Princ
         ));
     }
     let secret = cordon_auth::totp::generate_secret().map_err(|e| ApiError::internal(&e))?;
-    state
-        .store()
-        .set_totp(principal.person().as_str(), Some(&secret), false)
-        .await?;
-    let uri = cordon_auth::totp::provisioning_uri(&secret, principal.person().as_str(), "Cordon");
-    Ok(Json(json!({"secret": secret, "otpauth_uri": uri})))
+    state.store().set_totp(user.name.as_str(), Some(&secret), false).await?;
+    let uri = cordon_auth::totp::provisioning_uri(&secret, user.name.as_str(), "Cordon");
+    Ok((secret, uri))
 }
 
 #[derive(Deserialize)]
@@ -440,7 +507,13 @@ async fn totp_confirm<S: Store>(
     principal: Principal,
     Body(request): Body<CodeRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = &principal.user;
+    confirm_totp(&state, &principal.user, &request.code).await?;
+    Ok(Json(json!({"totp_enabled": true, "signed_out": true})))
+}
+
+/// Turns the pending TOTP secret on once `code` matches it, and ends every session of the
+/// user (they all predate the second factor).
+pub(crate) async fn confirm_totp<S: Store>(state: &AppState<S>, user: &User, code: &str) -> Result<(), ApiError> {
     let Some(secret) = user.totp_secret.as_deref().filter(|_| !user.totp_enabled) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -449,7 +522,7 @@ async fn totp_confirm<S: Store>(
         ));
     };
     let now_seconds = cordon_app::now().unix_millis() / 1000;
-    let step = cordon_auth::totp::verify(secret, &request.code, now_seconds, user.totp_last_step).ok_or_else(|| {
+    let step = cordon_auth::totp::verify(secret, code, now_seconds, user.totp_last_step).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad_totp",
@@ -458,10 +531,8 @@ async fn totp_confirm<S: Store>(
     })?;
     state.store().use_totp_step(user.name.as_str(), step).await?;
     state.store().set_totp(user.name.as_str(), Some(secret), true).await?;
-    // Every other session of this user predates the second factor: end them all, including
-    // this one; the caller signs in again with a code.
     state.store().delete_sessions_of(user.name.as_str()).await?;
-    Ok(Json(json!({"totp_enabled": true, "signed_out": true})))
+    Ok(())
 }
 
 async fn list_tokens<S: Store>(
@@ -489,6 +560,27 @@ async fn create_token<S: Store>(
     principal: Principal,
     Body(request): Body<TokenRequest>,
 ) -> Result<Response, ApiError> {
+    let (record, token) = mint_token(
+        &state,
+        &principal,
+        &request.label,
+        request.scope,
+        request.expires_in_days,
+    )
+    .await?;
+    let mut body = dto::token(&record);
+    body["token"] = json!(token.expose());
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Creates an API token for the signed-in caller, within what their role allows.
+pub(crate) async fn mint_token<S: Store>(
+    state: &AppState<S>,
+    principal: &Principal,
+    label: &str,
+    scope: Scope,
+    expires_in_days: Option<u32>,
+) -> Result<(ApiToken, Secret), ApiError> {
     principal.require_read()?;
     if let Via::Token { .. } = principal.via {
         return Err(ApiError::forbidden(
@@ -497,16 +589,16 @@ async fn create_token<S: Store>(
     }
     let allowed = match principal.user.role {
         GlobalRole::Admin => true,
-        GlobalRole::Responder => request.scope != Scope::Admin,
-        GlobalRole::Viewer => request.scope == Scope::Read,
+        GlobalRole::Responder => scope != Scope::Admin,
+        GlobalRole::Viewer => scope == Scope::Read,
     };
     if !allowed {
         return Err(ApiError::forbidden(format!(
             "a {} may not create a {} token",
-            principal.user.role, request.scope
+            principal.user.role, scope
         )));
     }
-    if request.label.trim().is_empty() || request.label.len() > 100 {
+    if label.trim().is_empty() || label.len() > 100 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
@@ -519,18 +611,15 @@ async fn create_token<S: Store>(
         id: uuid::Uuid::new_v4().to_string(),
         digest,
         user: principal.user.name.clone(),
-        label: request.label.trim().to_owned(),
-        scope: request.scope,
+        label: label.trim().to_owned(),
+        scope,
         created_at: now,
-        expires_at: request
-            .expires_in_days
+        expires_at: expires_in_days
             .map(|days| Timestamp::from_unix_millis(now.unix_millis() + i64::from(days) * 86_400_000)),
         revoked: false,
     };
     state.store().create_token(&record).await?;
-    let mut body = dto::token(&record);
-    body["token"] = json!(token.expose());
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((record, token))
 }
 
 async fn revoke_token<S: Store>(
@@ -567,13 +656,34 @@ async fn create_user<S: Store>(
     principal: Principal,
     Body(request): Body<CreateUserRequest>,
 ) -> Result<Response, ApiError> {
+    let user = create_account(
+        &state,
+        &principal,
+        &request.name,
+        request.role,
+        request.password,
+        request.totp_required,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(dto::user(&user))).into_response())
+}
+
+/// An administrator creates an account.
+pub(crate) async fn create_account<S: Store>(
+    state: &AppState<S>,
+    principal: &Principal,
+    name: &str,
+    role: GlobalRole,
+    password: String,
+    totp_required: bool,
+) -> Result<User, ApiError> {
     principal.require_admin()?;
-    let person = parse_person(&request.name)?;
-    let mut user = new_user(person, request.role, hash_password(request.password).await?);
-    user.totp_required = request.totp_required;
+    let person = parse_person(name)?;
+    let mut user = new_user(person, role, hash_password(password).await?);
+    user.totp_required = totp_required;
     state.store().create_user(&user).await?;
     tracing::info!(user = %user.name, role = %user.role, by = %principal.person(), "user created");
-    Ok((StatusCode::CREATED, Json(dto::user(&user))).into_response())
+    Ok(user)
 }
 
 #[derive(Deserialize)]
@@ -625,6 +735,15 @@ struct ListQuery {
     per_page: Option<usize>,
 }
 
+/// Filters over the incidents a caller may see.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter {
+    pub kind: Option<Kind>,
+    pub status: Option<Status>,
+    pub severity: Option<Severity>,
+    pub mine: bool,
+}
+
 async fn list_incidents<S: Store>(
     State(state): State<AppState<S>>,
     principal: Principal,
@@ -632,29 +751,13 @@ async fn list_incidents<S: Store>(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_read()?;
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let person = principal.person();
-    let mine: HashSet<String> = if query.mine {
-        state
-            .store()
-            .memberships(person.as_str())
-            .await?
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect()
-    } else {
-        HashSet::new()
+    let filter = ListFilter {
+        kind: query.kind,
+        status: query.status,
+        severity: query.severity,
+        mine: query.mine,
     };
-    // Filters apply only to what the caller may see, so no filter can reveal a hidden incident.
-    let rows: Vec<_> = state
-        .service()
-        .list(person)
-        .await?
-        .into_iter()
-        .filter(|row| query.kind.is_none_or(|kind| row.kind == kind))
-        .filter(|row| query.status.is_none_or(|status| row.status == status))
-        .filter(|row| query.severity.is_none_or(|severity| row.severity == severity))
-        .filter(|row| !query.mine || row.declared_by == *person || mine.contains(row.id.as_str()))
-        .collect();
+    let rows = visible_incidents(&state, principal.person(), filter).await?;
     let per_page = query.per_page.unwrap_or(50).clamp(1, 200);
     let page = query.page.unwrap_or(1).max(1);
     let items: Vec<Value> = rows
@@ -666,6 +769,36 @@ async fn list_incidents<S: Store>(
     Ok(Json(
         json!({"items": items, "page": page, "per_page": per_page, "total": rows.len()}),
     ))
+}
+
+/// The incidents `person` may see, filtered. Filters apply only to what the caller may see,
+/// so no filter can reveal a hidden incident.
+pub(crate) async fn visible_incidents<S: Store>(
+    state: &AppState<S>,
+    person: &Person,
+    filter: ListFilter,
+) -> Result<Vec<cordon_store::IncidentRow>, ApiError> {
+    let mine: HashSet<String> = if filter.mine {
+        state
+            .store()
+            .memberships(person.as_str())
+            .await?
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    Ok(state
+        .service()
+        .list(person)
+        .await?
+        .into_iter()
+        .filter(|row| filter.kind.is_none_or(|kind| row.kind == kind))
+        .filter(|row| filter.status.is_none_or(|status| row.status == status))
+        .filter(|row| filter.severity.is_none_or(|severity| row.severity == severity))
+        .filter(|row| !filter.mine || row.declared_by == *person || mine.contains(row.id.as_str()))
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -770,6 +903,26 @@ async fn break_glass<S: Store>(
 }
 
 async fn audit<S: Store>(State(state): State<AppState<S>>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    let view = audit_view(&state, &principal).await?;
+    Ok(Json(json!({
+        "ok": view.findings.is_empty(),
+        "incidents_checked": view.incidents_checked,
+        "checkpoints": view.checkpoints,
+        "unsigned_entries": view.unsigned_entries,
+        "findings": view.findings,
+    })))
+}
+
+/// The audit as an administrator may see it.
+pub struct AuditView {
+    pub incidents_checked: usize,
+    pub checkpoints: usize,
+    pub unsigned_entries: u64,
+    pub findings: Vec<String>,
+}
+
+/// Verifies every journal and the checkpoint chain; names only incidents the caller may see.
+pub(crate) async fn audit_view<S: Store>(state: &AppState<S>, principal: &Principal) -> Result<AuditView, ApiError> {
     principal.require_admin()?;
     let report = state.service().audit(None).await?;
     // Only incidents the caller may see are named; checkpoint and witness findings concern
@@ -791,20 +944,19 @@ async fn audit<S: Store>(State(state): State<AppState<S>>, principal: Principal)
         })
         .map(ToString::to_string)
         .collect();
-    Ok(Json(json!({
-        "ok": findings.is_empty(),
-        "incidents_checked": visible.len(),
-        "checkpoints": report.checkpoints,
-        "unsigned_entries": report.unsigned_entries,
-        "findings": findings,
-    })))
+    Ok(AuditView {
+        incidents_checked: visible.len(),
+        checkpoints: report.checkpoints,
+        unsigned_entries: report.unsigned_entries,
+        findings,
+    })
 }
 
 async fn public_key<S: Store>(State(state): State<AppState<S>>) -> Json<Value> {
     Json(json!({"algorithm": "ed25519", "public_key": hex::encode(state.service().public_key().as_bytes())}))
 }
 
-fn parse_person(name: &str) -> Result<Person, ApiError> {
+pub(crate) fn parse_person(name: &str) -> Result<Person, ApiError> {
     Person::new(name).map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string()))
 }
 

@@ -271,6 +271,29 @@ impl Fixture {
         self.send(request).await
     }
 
+    /// Posts an HTML form as `who`, with the session's CSRF token in the `csrf_token` field
+    /// unless `with_csrf` is false.
+    pub async fn form(&self, who: Who, uri: &str, fields: &[(&str, &str)], with_csrf: bool) -> Reply {
+        let caller = &self.callers[&who];
+        let mut pairs: Vec<(&str, &str)> = fields.to_vec();
+        let csrf = caller.csrf.clone().unwrap_or_default();
+        if with_csrf && caller.cookie.is_some() {
+            pairs.push(("csrf_token", &csrf));
+        }
+        let body = serde_urlencoded::to_string(&pairs).unwrap();
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = &caller.cookie {
+            request = request.header(header::COOKIE, format!("cordon_session={cookie}"));
+        }
+        if let Some(bearer) = &caller.bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        }
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
     pub async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();

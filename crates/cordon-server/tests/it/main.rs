@@ -1,11 +1,14 @@
 //! The server's test suite, run against SQLite and PostgreSQL: the access-control matrix
-//! over every route, sessions, CSRF, tokens, throttling, break-glass and the OpenAPI document.
+//! over every route, sessions, CSRF, tokens, throttling, break-glass, the OpenAPI document and
+//! the web UI's pages; and the browser suite (`browser`), which drives a real Chromium.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod browser;
 mod fixture;
 mod matrix;
+mod web;
 
 /// Instantiates each listed async test for both backends.
 macro_rules! on_both_backends {
@@ -43,4 +46,7 @@ on_both_backends!(
     api::a_second_responder_sees_nothing_until_added,
     api::openapi_covers_every_route,
     api::bad_json_gets_a_clear_400,
+    web::every_form_refuses_a_post_without_the_csrf_field,
+    web::security_incidents_keep_their_title_out_of_the_tab_and_other_lists,
+    web::pages_carry_the_strict_csp_and_unknown_addresses_get_the_404_page,
 );

@@ -3,7 +3,7 @@
 //! in the matrix the moment it exists; it fails here until it has a sample request below.
 
 use axum::http::{Method, StatusCode};
-use cordon_server::routes::{self, Policy};
+use cordon_server::routes::{self, Policy, Route, Surface};
 use cordon_store::SqliteStore;
 use serde_json::{Value, json};
 
@@ -53,6 +53,66 @@ fn expected(policy: Policy, who: Who) -> Expect {
     }
 }
 
+/// A sample form per web route that posts one; a route missing here fails the matrix.
+fn sample_form(path: &str, fixture: &Fixture) -> Option<Vec<(&'static str, String)>> {
+    let fields = match path {
+        "/sign-in" => vec![("name", "alice".into()), ("password", crate::fixture::PASSWORD.into())],
+        "/setup" => vec![
+            ("token", "cdn_setup_wrong".into()),
+            ("name", "eve".into()),
+            ("password", "long enough password".into()),
+        ],
+        "/sign-out" | "/account/totp/enrol" | "/account/tokens/{token}/revoke" => vec![],
+        "/account/totp/confirm" => vec![("code", "000000".into())],
+        "/account/tokens" => vec![("label", "ci".into()), ("scope", "read".into())],
+        "/incidents" => vec![
+            ("kind", "operational".into()),
+            ("severity", "sev-3".into()),
+            ("title", "disk full".into()),
+        ],
+        "/incidents/{incident}/events" => vec![("type", "step_started".into()), ("step", "1".into())],
+        "/break-glass" => vec![
+            ("incident", fixture.incident.clone()),
+            ("reason", "counsel asked for a legal hold review".into()),
+        ],
+        "/admin/users" => vec![
+            ("name", "newcomer".into()),
+            ("role", "viewer".into()),
+            ("password", "a long password indeed".into()),
+        ],
+        _ => return None,
+    };
+    Some(fields)
+}
+
+/// Calls `route` at `path` as `who` with its sample request: JSON for the API, a form with
+/// the session's CSRF field for the web UI.
+async fn call_route<S>(fixture: &Fixture, route: &Route<S>, path: &str, who: Who) -> crate::fixture::Reply {
+    if route.surface == Surface::Web && route.method == Method::POST {
+        let Some(fields) = sample_form(route.path, fixture) else {
+            panic!("web route POST {} has no sample form in the matrix test", route.path);
+        };
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        return fixture.form(who, path, &fields, true).await;
+    }
+    let Some(body) = sample_body(&route.method, route.path) else {
+        panic!(
+            "route {} {} has no sample request in the matrix test",
+            route.method, route.path
+        );
+    };
+    fixture.call(who, route.method.clone(), path, body).await
+}
+
+/// A web page's answer to someone not signed in: a redirect to the sign-in page.
+fn sent_to_sign_in(reply: &crate::fixture::Reply) -> bool {
+    reply.status == StatusCode::SEE_OTHER
+        && reply
+            .headers
+            .get("location")
+            .is_some_and(|location| location.as_bytes() == b"/sign-in")
+}
+
 /// A sample request body per route that needs one; a route missing here fails the matrix.
 fn sample_body(method: &Method, path: &str) -> Option<Option<Value>> {
     let body = match (method.as_str(), path) {
@@ -96,23 +156,20 @@ pub async fn every_route_answers_every_caller_as_its_policy_says(backend: Backen
     let mut failures = Vec::new();
     let mut shared = Fixture::new(&backend, true).await;
     for route in &table {
-        let Some(body) = sample_body(&route.method, route.path) else {
-            panic!(
-                "route {} {} has no sample request in the matrix test",
-                route.method, route.path
-            );
-        };
         for who in EVERYONE {
             // Reads share one installation; anything that may change state gets a fresh one.
             if route.method != Method::GET {
                 shared = Fixture::new(&backend, true).await;
             }
             let path = concrete_path(route.path, &shared, who);
-            let reply = shared.call(who, route.method.clone(), &path, body.clone()).await;
+            let reply = call_route(&shared, route, &path, who).await;
             let status = reply.status.as_u16();
+            let web = route.surface == Surface::Web;
+            // Pages send people who are not signed in to the sign-in page instead of a 401.
             let ok = match expected(route.policy, who) {
-                Expect::Allowed => !matches!(status, 401 | 403 | 404) && status < 500,
-                Expect::PublicAnswer => status != 401 && status < 500,
+                Expect::Status(401) if web => sent_to_sign_in(&reply),
+                Expect::Allowed => !matches!(status, 401 | 403 | 404) && status < 500 && !sent_to_sign_in(&reply),
+                Expect::PublicAnswer => status != 401 && status < 500 && !sent_to_sign_in(&reply),
                 Expect::Status(wanted) => status == wanted,
             };
             if !ok {
@@ -144,24 +201,9 @@ pub async fn a_non_member_cannot_tell_a_hidden_incident_from_a_missing_one(backe
             .iter()
             .filter(|r| r.path.contains("{incident}") && r.policy != Policy::BreakGlass)
         {
-            let body = sample_body(&route.method, route.path).flatten();
             for reference in [fixture.incident.as_str(), fixture.codename.as_str()] {
-                let hidden = fixture
-                    .call(
-                        who,
-                        route.method.clone(),
-                        &route.path.replace("{incident}", reference),
-                        body.clone(),
-                    )
-                    .await;
-                let absent = fixture
-                    .call(
-                        who,
-                        route.method.clone(),
-                        &route.path.replace("{incident}", missing),
-                        body.clone(),
-                    )
-                    .await;
+                let hidden = call_route(&fixture, route, &route.path.replace("{incident}", reference), who).await;
+                let absent = call_route(&fixture, route, &route.path.replace("{incident}", missing), who).await;
                 assert_eq!(
                     (hidden.status, &hidden.text),
                     (absent.status, &absent.text),

@@ -1,0 +1,137 @@
+//! The web UI in-process, on both backends: every form route refuses a post without the
+//! session's CSRF field, security incidents keep their title out of the tab and out of other
+//! people's lists, and the static stylesheet is the only asset.
+
+use axum::http::{Method, StatusCode};
+use cordon_server::routes::{self, Policy, Surface};
+use cordon_store::SqliteStore;
+
+use crate::fixture::{Backend, Fixture, Who};
+
+pub async fn every_form_refuses_a_post_without_the_csrf_field(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let before = fixture
+        .call(
+            Who::Member,
+            Method::GET,
+            &format!("/api/v1/incidents/{}/journal", fixture.incident),
+            None,
+        )
+        .await
+        .json["entries"]
+        .as_array()
+        .map(Vec::len);
+    for route in routes::table::<SqliteStore>()
+        .iter()
+        .filter(|r| r.surface == Surface::Web && r.method == Method::POST)
+    {
+        let path = route
+            .path
+            .replace("{incident}", &fixture.incident)
+            .replace("{token}", "token-of-alice");
+        let fields = [
+            ("type", "step_started"),
+            ("step", "1"),
+            ("label", "x"),
+            ("scope", "read"),
+        ];
+        for who in [Who::Member, Who::Admin] {
+            let reply = fixture.form(who, &path, &fields, false).await;
+            let wanted = StatusCode::FORBIDDEN;
+            assert_eq!(
+                reply.status, wanted,
+                "POST {} as {who:?} without csrf_token: {}",
+                route.path, reply.text
+            );
+            if route.policy != Policy::Public {
+                assert!(reply.text.contains("did not come from this page"), "{}", reply.text);
+            }
+        }
+    }
+    let after = fixture
+        .call(
+            Who::Member,
+            Method::GET,
+            &format!("/api/v1/incidents/{}/journal", fixture.incident),
+            None,
+        )
+        .await
+        .json["entries"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(before, after, "nothing was appended");
+    // With the field, the same post goes through.
+    let path = format!("/incidents/{}/events", fixture.incident);
+    let reply = fixture
+        .form(Who::Member, &path, &[("type", "step_started"), ("step", "1")], true)
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text);
+}
+
+pub async fn security_incidents_keep_their_title_out_of_the_tab_and_other_lists(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let room = fixture
+        .call(
+            Who::Member,
+            Method::GET,
+            &format!("/incidents/{}", fixture.incident),
+            None,
+        )
+        .await;
+    assert_eq!(room.status, StatusCode::OK);
+    let title = room
+        .text
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next())
+        .unwrap();
+    assert_eq!(title, format!("{} · Cordon", fixture.codename));
+    assert!(room.text.contains("Confidential — need to know"));
+    assert!(
+        room.text.contains("Deploy key leaked"),
+        "members see the title inside the room"
+    );
+    let list = fixture.call(Who::Member, Method::GET, "/incidents", None).await;
+    assert!(list.text.contains(&fixture.codename));
+    for who in [Who::NonMember, Who::Excluded, Who::Admin] {
+        for query in ["", "?kind=security", "?severity=sev-1", "?status=open", "?mine=true"] {
+            let list = fixture
+                .call(who, Method::GET, &format!("/incidents{query}"), None)
+                .await;
+            assert_eq!(list.status, StatusCode::OK);
+            assert!(!list.text.contains(&fixture.codename), "{who:?} {query}");
+            assert!(!list.text.contains(&fixture.incident), "{who:?} {query}");
+        }
+    }
+}
+
+pub async fn pages_carry_the_strict_csp_and_unknown_addresses_get_the_404_page(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let page = fixture.call(Who::Member, Method::GET, "/incidents", None).await;
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(!page.text.contains("<script"), "no script at all");
+    assert!(!page.text.contains("style="), "no inline style");
+    let css = fixture
+        .call(Who::Anonymous, Method::GET, "/static/cordon.css", None)
+        .await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers["content-type"].to_str().unwrap().starts_with("text/css"));
+    let unknown = fixture.call(Who::Member, Method::GET, "/no/such/page", None).await;
+    let missing = fixture
+        .call(
+            Who::Member,
+            Method::GET,
+            "/incidents/00000000-0000-4000-8000-000000000000",
+            None,
+        )
+        .await;
+    assert_eq!((unknown.status, &unknown.text), (missing.status, &missing.text));
+    let api = fixture
+        .call(Who::Member, Method::GET, "/api/v1/no-such-route", None)
+        .await;
+    assert_eq!(api.json["error"]["code"], "not_found");
+}
