@@ -598,6 +598,9 @@ struct EventForm {
     status: String,
     #[serde(default)]
     severity: String,
+    /// "person role", from the revoke-role list.
+    #[serde(default)]
+    holding: String,
 }
 
 impl EventForm {
@@ -634,10 +637,16 @@ impl EventForm {
                 person: person()?,
                 role: self.role.parse::<Role>().map_err(parse_err)?,
             },
-            "role_revoked" => Event::RoleRevoked {
-                person: person()?,
-                role: self.role.parse::<Role>().map_err(parse_err)?,
-            },
+            "role_revoked" => {
+                let (who, role) = match self.holding.trim().split_once(' ') {
+                    Some((who, role)) => (routes::parse_person(who)?, role),
+                    None => (person()?, self.role.as_str()),
+                };
+                Event::RoleRevoked {
+                    person: who,
+                    role: role.parse::<Role>().map_err(parse_err)?,
+                }
+            }
             "member_added" => Event::MemberAdded { person: person()? },
             "member_removed" => Event::MemberRemoved {
                 person: person()?,

@@ -305,6 +305,40 @@ fn people(ctx: &Ctx<'_>) -> Markup {
                         }
                         button.danger type="submit" { "Exclude" }
                     }
+                    @if !incident.roles.is_empty() {
+                        form.card method="post" action=(action) {
+                            (csrf(user))
+                            input type="hidden" name="type" value="role_revoked";
+                            div.field {
+                                label for="revoke-holding" { "Revoke a role" }
+                                select #revoke-holding name="holding" {
+                                    @for (person, roles) in &incident.roles {
+                                        @for role in roles {
+                                            option value={ (person.as_str()) " " (role.as_str()) } { (person.as_str()) ": " (role.as_str()) }
+                                        }
+                                    }
+                                }
+                            }
+                            button type="submit" { "Revoke role" }
+                        }
+                    }
+                    @if !incident.members.is_empty() {
+                        form.card method="post" action=(action) {
+                            (csrf(user))
+                            input type="hidden" name="type" value="member_removed";
+                            div.field {
+                                label for="remove-person" { "Remove a member" }
+                                select #remove-person name="person" {
+                                    @for person in &incident.members { option value=(person.as_str()) { (person.as_str()) } }
+                                }
+                            }
+                            div.field {
+                                label for="remove-reason" { "Reason" }
+                                input #remove-reason type="text" name="reason" required;
+                            }
+                            button type="submit" { "Remove member" }
+                        }
+                    }
                     @if !incident.excluded.is_empty() {
                         form.card method="post" action=(action) {
                             (csrf(user))

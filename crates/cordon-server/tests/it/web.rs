@@ -135,3 +135,63 @@ pub async fn pages_carry_the_strict_csp_and_unknown_addresses_get_the_404_page(b
         .await;
     assert_eq!(api.json["error"]["code"], "not_found");
 }
+
+pub async fn break_glass_shows_a_banner_and_people_forms_work(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let room = format!("/incidents/{}", fixture.incident);
+    let events = format!("{room}/events");
+    let glass = fixture
+        .form(
+            Who::Admin,
+            "/break-glass",
+            &[("incident", fixture.codename.as_str()), ("reason", "legal hold review")],
+            true,
+        )
+        .await;
+    assert_eq!(glass.status, StatusCode::SEE_OTHER, "{}", glass.text);
+    assert_eq!(glass.headers["location"].to_str().unwrap(), room);
+    for who in [Who::Admin, Who::Member, Who::Viewer] {
+        let page = fixture.call(who, Method::GET, &room, None).await;
+        assert!(page.text.contains("Break-glass access."), "{who:?}");
+        assert!(page.text.contains("legal hold review"), "{who:?}");
+    }
+    // Roles and membership through the room's forms.
+    let steps: [&[(&str, &str)]; 3] = [
+        &[("type", "role_assigned"), ("person", "rita"), ("role", "scribe")],
+        &[("type", "role_revoked"), ("holding", "rita scribe")],
+        &[
+            ("type", "member_removed"),
+            ("person", "rita"),
+            ("reason", "no longer needed"),
+        ],
+    ];
+    for fields in steps {
+        let reply = fixture.form(Who::Member, &events, fields, true).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{fields:?}: {}", reply.text);
+    }
+    let page = fixture.call(Who::Member, Method::GET, &room, None).await;
+    for line in [
+        "assigned scribe to rita",
+        "revoked scribe from rita",
+        "removed member rita",
+    ] {
+        assert!(page.text.contains(line), "{line}");
+    }
+    // A refusal re-renders the room with the domain's words.
+    let refused = fixture
+        .form(Who::Member, &events, &[("type", "step_started"), ("step", "3")], true)
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused
+            .text
+            .contains("waits for 1 Stop the attack in progress (pending), 2 Cut off the attack vector (pending)")
+    );
+    // Viewers see the room but get no forms, and a post from them is refused.
+    let viewer = fixture.call(Who::Viewer, Method::GET, &room, None).await;
+    assert!(!viewer.text.contains("Start step 1"));
+    let post = fixture
+        .form(Who::Viewer, &events, &[("type", "step_started"), ("step", "1")], true)
+        .await;
+    assert_eq!(post.status, StatusCode::FORBIDDEN);
+}

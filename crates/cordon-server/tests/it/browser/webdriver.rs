@@ -208,7 +208,7 @@ impl Browser {
 
     /// Waits until the page that held `old` is gone and the next one has loaded.
     pub fn wait_for_new_page(&self, old: &Element) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match self.call("GET", &format!("/element/{}/name", old.id), None) {
                 Err(err) if err.starts_with("stale element reference") || err.starts_with("no such element") => break,
@@ -288,7 +288,7 @@ impl Browser {
 
     /// Waits until `css` matches, for pages that are still loading.
     pub fn wait_for(&self, css: &str) -> Element {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(element) = self.try_find(css) {
                 return element;
