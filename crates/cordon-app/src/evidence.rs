@@ -6,6 +6,7 @@
 //! finds the content changed is journaled as an integrity alarm and fails.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use cordon_domain::journal;
 use cordon_domain::{Entry, Event, EvidenceRecord, Incident, IncidentId, Person, Timestamp};
@@ -29,11 +30,21 @@ pub struct EvidenceMeta {
 }
 
 impl<S: Store> Service<S> {
-    fn locker(&self) -> Result<LocalDirStore, AppError> {
+    fn locker(&self) -> Result<Arc<LocalDirStore>, AppError> {
+        let mut slot = self
+            .locker
+            .lock()
+            .map_err(|_| AppError::Task("the evidence locker lock is poisoned".to_owned()))?;
+        if let Some(locker) = slot.as_ref() {
+            return Ok(Arc::clone(locker));
+        }
         let config = StoreConfig {
             max_object_bytes: self.max_evidence_bytes(),
         };
-        LocalDirStore::open(self.data_dir().root().join("evidence"), config).map_err(AppError::Evidence)
+        let locker =
+            Arc::new(LocalDirStore::open(self.data_dir().root().join("evidence"), config).map_err(AppError::Evidence)?);
+        *slot = Some(Arc::clone(&locker));
+        Ok(locker)
     }
 
     /// Streams `content` into the locker and journals its collection. Returns the incident.
@@ -159,7 +170,7 @@ impl<S: Store> Service<S> {
         let locker = self.locker()?;
         let key = self.signing_key().clone();
         tokio::task::spawn_blocking(move || {
-            cordon_evidence::export_bundle(&locker, &items, &custody, &journal_json, &key, &config, out)
+            cordon_evidence::export_bundle(&*locker, &items, &custody, &journal_json, &key, &config, out)
         })
         .await
         .map_err(|err| AppError::Task(err.to_string()))?
@@ -414,5 +425,160 @@ impl<S: Store> Service<S> {
             }
         }
         Ok(failures)
+    }
+}
+
+/// A share link just issued: the token (shown once) and when it stops working.
+#[derive(Debug, Clone)]
+pub struct IssuedShare {
+    pub token: cordon_auth_free::Token,
+    pub expires_at: Timestamp,
+}
+
+/// Tokens for share links carry the incident id so a download needs to fold one journal only;
+/// only the SHA-256 of the whole token is journaled.
+mod cordon_auth_free {
+    use std::fmt;
+
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    pub const PREFIX: &str = "cdn_share_";
+
+    /// A share token; `Debug` never shows it.
+    #[derive(Clone)]
+    pub struct Token(pub(crate) String);
+
+    impl Token {
+        pub fn expose(&self) -> &str {
+            &self.0
+        }
+    }
+
+    impl fmt::Debug for Token {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Token(***)")
+        }
+    }
+
+    pub fn mint(incident: &str) -> Option<Token> {
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random).ok()?;
+        Some(Token(format!("{PREFIX}{incident}.{}", URL_SAFE_NO_PAD.encode(random))))
+    }
+
+    /// The incident id a presented token names, if it has our shape at all.
+    pub fn incident_of(token: &str) -> Option<&str> {
+        let rest = token.strip_prefix(PREFIX)?;
+        let (incident, secret) = rest.split_once('.')?;
+        (!incident.is_empty() && secret.len() >= 32 && token.len() < 200).then_some(incident)
+    }
+}
+
+fn grant_of(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+impl<S: Store> Service<S> {
+    /// Issues an expiring, single-purpose link to one item for an outside party. Refused for
+    /// TLP:RED items. The issue is journaled with the token's digest, never the token.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn share_evidence(
+        &self,
+        actor: &Person,
+        reference: &str,
+        sha256: &str,
+        recipient: &str,
+        purpose: &str,
+        valid_for_hours: u32,
+        single_use: bool,
+        now: Timestamp,
+    ) -> Result<IssuedShare, AppError> {
+        let incident = self.show(actor, reference).await?;
+        let item = find_item(&incident, sha256)?.clone();
+        let token = cordon_auth_free::mint(incident.id.as_str())
+            .ok_or_else(|| AppError::Task("no randomness from the operating system".to_owned()))?;
+        let hours = i64::from(valid_for_hours.clamp(1, 24 * 30));
+        let expires_at = Timestamp::from_unix_millis(now.unix_millis() + hours * 3_600_000);
+        let event = Event::EvidenceShared {
+            sha256: item.sha256,
+            grant: grant_of(token.expose()),
+            recipient: recipient.to_owned(),
+            purpose: purpose.to_owned(),
+            expires_at,
+            single_use,
+        };
+        self.append_checked(actor, reference, &incident.id, event, now).await?;
+        Ok(IssuedShare { token, expires_at })
+    }
+
+    /// Serves a share link: checks it (not expired, not used up), re-verifies the content,
+    /// journals the use (which is what makes a single-use link single-use), then copies the
+    /// item to `out`. Every failure looks the same to the caller.
+    pub async fn open_shared(
+        &self,
+        token: &str,
+        out: impl Write + Send + 'static,
+        now: Timestamp,
+    ) -> Result<EvidenceRecord, AppError> {
+        let incident_id = cordon_auth_free::incident_of(token).ok_or(AppError::ShareInvalid)?;
+        let id = IncidentId::new(incident_id);
+        let entries = self.store().journal(&id).await?;
+        if entries.is_empty() {
+            return Err(AppError::ShareInvalid);
+        }
+        let recorded = entries
+            .iter()
+            .map(Entry::decode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| AppError::ShareInvalid)?;
+        let incident = Incident::fold(id.clone(), &recorded).map_err(|_| AppError::ShareInvalid)?;
+        let grant = grant_of(token);
+        let share = incident
+            .shares
+            .iter()
+            .find(|share| share.grant == grant)
+            .ok_or(AppError::ShareInvalid)?;
+        if share.expires_at <= now {
+            return Err(AppError::ShareInvalid);
+        }
+        let record = find_item(&incident, &share.sha256)?.clone();
+        let digest = parse_digest(&record.sha256)?;
+        let locker = self.locker()?;
+        let verify_locker = Arc::clone(&locker);
+        let verified = tokio::task::spawn_blocking(move || verify_locker.verify(&digest))
+            .await
+            .map_err(|err| AppError::Task(err.to_string()))?;
+        let link_holder = Person::new("share-link").map_err(|err| AppError::Task(err.to_string()))?;
+        let event = Event::EvidenceShareUsed {
+            sha256: record.sha256.clone(),
+            grant,
+            intact: verified.is_ok(),
+        };
+        self.append_checked(&link_holder, id.as_str(), &id, event, now)
+            .await
+            .map_err(|err| match err {
+                AppError::Refused(_) => AppError::ShareInvalid,
+                other => other,
+            })?;
+        if let Err(err) = verified {
+            return Err(AppError::IntegrityAlarm {
+                sha256: record.sha256.clone(),
+                problem: err.to_string(),
+            });
+        }
+        let copied = tokio::task::spawn_blocking(move || -> Result<u64, cordon_evidence::EvidenceError> {
+            let mut reader = locker.open_verified(&digest)?;
+            let mut out = out;
+            std::io::copy(&mut reader, &mut out).map_err(|err| reader.into_error(err))
+        })
+        .await
+        .map_err(|err| AppError::Task(err.to_string()))?;
+        copied.map_err(|err| AppError::IntegrityAlarm {
+            sha256: record.sha256.clone(),
+            problem: err.to_string(),
+        })?;
+        Ok(record)
     }
 }

@@ -14,5 +14,5 @@ mod evidence;
 mod service;
 
 pub use data_dir::{DataDir, DataDirError};
-pub use evidence::{EvidenceMeta, verify_bundle};
+pub use evidence::{EvidenceMeta, IssuedShare, verify_bundle};
 pub use service::{AppError, DeclareRequest, JournalLine, Service, now};

@@ -1,6 +1,9 @@
 //! The use cases: declare an incident, act on it, read it, keep checkpoints, audit.
 
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use cordon_evidence::LocalDirStore;
 
 use cordon_domain::journal::{self, ChainBreak};
 use cordon_domain::{
@@ -51,6 +54,9 @@ pub enum AppError {
     NoEvidence { sha256: String },
     #[error("{0} is recorded by the evidence locker itself, not posted as an event")]
     NotThroughEvidence(&'static str),
+    /// The same answer for a token that never existed, expired, was used up or was revoked.
+    #[error("this share link is not valid (expired, used, or never issued)")]
+    ShareInvalid,
     #[error("a background task failed: {0}")]
     Task(String),
     #[error(transparent)]
@@ -89,6 +95,9 @@ pub struct Service<S> {
     key: SigningKey,
     data_dir: DataDir,
     max_evidence_bytes: u64,
+    /// The evidence locker, opened once: opening it sweeps abandoned partial files, which
+    /// must not happen while another request of this process is writing one.
+    pub(crate) locker: Arc<Mutex<Option<Arc<LocalDirStore>>>>,
 }
 
 impl<S: Store> Service<S> {
@@ -99,6 +108,7 @@ impl<S: Store> Service<S> {
             key,
             data_dir,
             max_evidence_bytes: 1 << 40,
+            locker: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -170,6 +180,16 @@ impl<S: Store> Service<S> {
         event: Event,
         now: Timestamp,
     ) -> Result<Incident, AppError> {
+        // Collections, accesses, verifications and share links are facts the locker observes
+        // or issues; letting a client post them would let it forge a chain of custody.
+        match event {
+            Event::EvidenceCollected(_) => return Err(AppError::NotThroughEvidence("evidence collection")),
+            Event::EvidenceAccessed { .. } => return Err(AppError::NotThroughEvidence("evidence access")),
+            Event::EvidenceVerified { .. } => return Err(AppError::NotThroughEvidence("evidence verification")),
+            Event::EvidenceShared { .. } => return Err(AppError::NotThroughEvidence("a share link")),
+            Event::EvidenceShareUsed { .. } => return Err(AppError::NotThroughEvidence("a share link's use")),
+            _ => {}
+        }
         if matches!(event, Event::BreakGlass { .. }) {
             return self.break_glass_event(actor, reference, event, now).await;
         }
@@ -247,13 +267,15 @@ impl<S: Store> Service<S> {
         now: Timestamp,
     ) -> Result<Incident, AppError> {
         let id = id.clone();
-        let breaking_glass = matches!(event, Event::BreakGlass { .. });
+        // Break-glass and the use of a share link are the two ways in for someone who is not a
+        // member; the domain checks each on its own terms.
+        let outsider_allowed = matches!(event, Event::BreakGlass { .. } | Event::EvidenceShareUsed { .. });
         for _ in 0..MAX_ATTEMPTS {
             let entries = self.store.journal(&id).await?;
             let mut incident = fold(&id, &entries)?;
             // Excluded people, and anyone else who may not see the incident, get the same
-            // answer as for an incident that does not exist. Break-glass is the one way in.
-            if incident.is_excluded(actor) || (!breaking_glass && !incident.visible_to(actor)) {
+            // answer as for an incident that does not exist.
+            if incident.is_excluded(actor) || (!outsider_allowed && !incident.visible_to(actor)) {
                 return Err(AppError::NotFound {
                     reference: reference.to_owned(),
                 });

@@ -112,6 +112,22 @@ pub enum Event {
         organization: String,
         reason: String,
     },
+    /// A member issued an expiring, single-purpose link to one item for an outside party.
+    /// `grant` is the SHA-256 of the link's token; the token itself is never stored.
+    EvidenceShared {
+        sha256: String,
+        grant: String,
+        recipient: String,
+        purpose: String,
+        expires_at: Timestamp,
+        single_use: bool,
+    },
+    /// The holder of a share link downloaded the item; `intact` as for an access.
+    EvidenceShareUsed {
+        sha256: String,
+        grant: String,
+        intact: bool,
+    },
 }
 
 /// What the journal keeps about one evidence item. Hashes are lowercase hex; `tlp` is a TLP 2.0
@@ -184,9 +200,27 @@ impl Event {
                 recipient,
                 organization,
                 ..
-            } => {
-                format!("handed evidence {} to {recipient} ({organization})", short(sha256))
-            }
+            } => format!("handed evidence {} to {recipient} ({organization})", short(sha256)),
+            Event::EvidenceShared {
+                sha256,
+                recipient,
+                expires_at,
+                single_use,
+                ..
+            } => format!(
+                "shared evidence {} with {recipient} until {expires_at}{}",
+                short(sha256),
+                if *single_use { ", single use" } else { "" }
+            ),
+            Event::EvidenceShareUsed { sha256, intact, .. } => format!(
+                "share link used to download evidence {}{}",
+                short(sha256),
+                if *intact {
+                    " (verified intact)"
+                } else {
+                    ": INTEGRITY ALARM, content no longer matches"
+                }
+            ),
         }
     }
 
@@ -205,6 +239,8 @@ impl Event {
             | Event::MemberReinstated { reason, .. }
             | Event::BreakGlass { reason }
             | Event::EvidenceHandedOver { reason, .. } => Some(reason.as_str()),
+            Event::EvidenceShared { purpose, .. } => Some(purpose.as_str()),
+            Event::EvidenceShareUsed { .. } => None,
             Event::EvidenceAccessed { purpose, .. } => Some(purpose.as_str()),
             Event::EvidenceCollected(record) => Some(record.source.as_str()),
             Event::EvidenceVerified { .. } => None,

@@ -40,6 +40,8 @@ pub struct Incident {
     pub evidence: Vec<EvidenceState>,
     /// Integrity alarms: evidence that no longer matched its hash when read.
     pub integrity_alarms: Vec<Justified>,
+    /// Share links issued to outside parties, by the digest of their token.
+    pub shares: Vec<ShareState>,
     /// Sequence number of the last applied event; the next append must carry `last_seq + 1`.
     pub last_seq: u64,
 }
@@ -92,6 +94,19 @@ pub struct EvidenceState {
     pub stored_by: Person,
     pub stored_at: Timestamp,
     pub custody: Vec<u64>,
+}
+
+/// A share link as the journal knows it: never the token, only its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShareState {
+    pub grant: String,
+    pub sha256: String,
+    pub recipient: String,
+    pub purpose: String,
+    pub expires_at: Timestamp,
+    pub single_use: bool,
+    pub created_by: Person,
+    pub uses: u32,
 }
 
 /// Who did something, when, and the words they gave for it.
@@ -203,6 +218,9 @@ pub enum Refusal {
     InvalidEvidence { problem: String },
     #[error("this incident has no evidence {sha256}")]
     UnknownEvidence { sha256: String },
+    /// Deliberately vague: a link that never existed, was used up or belongs to another item.
+    #[error("this share link is not valid")]
+    ShareInvalid,
 }
 
 fn list_hint(known: &[String]) -> String {
@@ -280,6 +298,7 @@ impl Incident {
             break_glass: Vec::new(),
             evidence: Vec::new(),
             integrity_alarms: Vec::new(),
+            shares: Vec::new(),
             last_seq: first.seq,
         })
     }
@@ -367,9 +386,35 @@ impl Incident {
                         .push(justified(&format!("evidence {sha256} no longer matches its hash")));
                 }
             }
-            Event::EvidenceHandedOver { sha256, .. } => {
-                if let Some(item) = self.evidence.iter_mut().find(|item| item.record.sha256 == *sha256) {
-                    item.custody.push(recorded.seq);
+            Event::EvidenceHandedOver { sha256, .. } => self.add_custody(sha256, recorded.seq),
+            Event::EvidenceShared {
+                sha256,
+                grant,
+                recipient,
+                purpose,
+                expires_at,
+                single_use,
+            } => {
+                self.add_custody(sha256, recorded.seq);
+                self.shares.push(ShareState {
+                    grant: grant.clone(),
+                    sha256: sha256.clone(),
+                    recipient: recipient.clone(),
+                    purpose: purpose.clone(),
+                    expires_at: *expires_at,
+                    single_use: *single_use,
+                    created_by: recorded.actor.clone(),
+                    uses: 0,
+                });
+            }
+            Event::EvidenceShareUsed { sha256, grant, intact } => {
+                self.add_custody(sha256, recorded.seq);
+                if let Some(share) = self.shares.iter_mut().find(|share| share.grant == *grant) {
+                    share.uses += 1;
+                }
+                if !intact {
+                    self.integrity_alarms
+                        .push(justified(&format!("evidence {sha256} no longer matches its hash")));
                 }
             }
         }
@@ -377,6 +422,12 @@ impl Incident {
         self.last_seq = recorded.seq;
         self.updated_at = recorded.at;
         Ok(())
+    }
+
+    fn add_custody(&mut self, sha256: &str, seq: u64) {
+        if let Some(item) = self.evidence.iter_mut().find(|item| item.record.sha256 == sha256) {
+            item.custody.push(seq);
+        }
     }
 
     fn set_step(&mut self, step: StepId, status: StepStatus, change: Justified) {
@@ -473,6 +524,10 @@ impl Incident {
         if let Event::BreakGlass { reason } = event {
             return self.check_break_glass(actor, reason);
         }
+        // The holder of a share link has no account; the link itself is the permission.
+        if let Event::EvidenceShareUsed { sha256, grant, .. } = event {
+            return self.check_share_use(sha256, grant);
+        }
         // Reading and verifying evidence is recorded even after closure: regulators and
         // courts ask long after an incident is closed.
         let custody_only = matches!(event, Event::EvidenceAccessed { .. } | Event::EvidenceVerified { .. });
@@ -497,6 +552,14 @@ impl Incident {
                 require_reason(recipient, "hand evidence over (name the recipient)")?;
                 require_reason(reason, "hand evidence over")
             }
+            Event::EvidenceShared {
+                sha256,
+                grant,
+                recipient,
+                purpose,
+                ..
+            } => self.check_share(sha256, grant, recipient, purpose),
+            Event::EvidenceShareUsed { sha256, grant, .. } => self.check_share_use(sha256, grant),
             Event::SeverityChanged { severity, .. } => {
                 self.require_commander(actor, "change the severity")?;
                 if *severity == self.severity {
@@ -642,6 +705,44 @@ impl Incident {
             return Err(Refusal::AlreadyMember { person: actor.clone() });
         }
         Ok(())
+    }
+
+    fn check_share(&self, sha256: &str, grant: &str, recipient: &str, purpose: &str) -> Result<(), Refusal> {
+        let item = self
+            .evidence
+            .iter()
+            .find(|item| item.record.sha256 == sha256)
+            .ok_or_else(|| Refusal::UnknownEvidence {
+                sha256: sha256.to_owned(),
+            })?;
+        if item.record.tlp == "TLP:RED" {
+            return Err(Refusal::InvalidEvidence {
+                problem: "TLP:RED evidence is never shared outside the incident's members".to_owned(),
+            });
+        }
+        require_reason(recipient, "share evidence (name the recipient)")?;
+        require_reason(purpose, "share evidence (say what for)")?;
+        let well_formed = grant.len() == 64 && grant.bytes().all(|b| b.is_ascii_hexdigit());
+        if !well_formed || self.shares.iter().any(|share| share.grant == grant) {
+            return Err(Refusal::InvalidEvidence {
+                problem: "the share grant is malformed or already issued".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A share link works for its one item, once if single-use. Expiry needs the clock, so
+    /// the caller checks it before proposing the use.
+    fn check_share_use(&self, sha256: &str, grant: &str) -> Result<(), Refusal> {
+        match self
+            .shares
+            .iter()
+            .find(|share| share.grant == grant && share.sha256 == sha256)
+        {
+            None => Err(Refusal::ShareInvalid),
+            Some(share) if share.single_use && share.uses > 0 => Err(Refusal::ShareInvalid),
+            Some(_) => Ok(()),
+        }
     }
 
     fn require_evidence(&self, sha256: &str) -> Result<(), Refusal> {

@@ -105,8 +105,10 @@ impl From<AppError> for ApiError {
             AppError::Contended { .. } | AppError::NoCodename => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
             }
-            AppError::NoEvidence { .. } => ApiError::not_found(),
-            AppError::NotThroughEvidence(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string()),
+            AppError::NoEvidence { .. } | AppError::ShareInvalid => ApiError::not_found(),
+            AppError::NotThroughEvidence(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string())
+            }
             AppError::IntegrityAlarm { .. } => ApiError::new(StatusCode::CONFLICT, "integrity_alarm", err.to_string()),
             AppError::Unreadable { .. }
             | AppError::Store(_)
