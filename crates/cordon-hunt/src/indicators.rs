@@ -482,12 +482,14 @@ impl IndicatorSet {
         self.indicators.is_empty()
     }
 
-    /// Whether [`IndicatorSet::raw_may_match`] can decide on undecoded JSON: only literal
-    /// indicators, none containing characters that JSON escapes.
+    /// Whether [`IndicatorSet::raw_may_match`] can decide on undecoded JSON: no regular
+    /// expressions, only IPv4 networks, and no literal containing characters JSON escapes.
     pub fn raw_prefilter_usable(&self) -> bool {
-        self.networks.is_empty()
-            && self.regexes.is_none()
-            && self.literals.is_some()
+        self.regexes.is_none()
+            && self
+                .networks
+                .iter()
+                .all(|(network, _)| matches!(network, ipnet::IpNet::V4(_)))
             && self
                 .indicators
                 .iter()
@@ -495,12 +497,47 @@ impl IndicatorSet {
     }
 
     /// Whether a record's undecoded JSON text may hold an indicator. False only when certain:
-    /// text with `\u` or `\/` escapes (which decode to other characters) always may.
+    /// text with `\u` or `\/` escapes (which decode to other characters) always may. Networks
+    /// are checked against every IPv4-shaped run of digits and dots in the text, a superset of
+    /// the fields that parse as addresses.
     pub fn raw_may_match(&self, raw_json: &[u8]) -> bool {
-        let Some(automaton) = &self.literals else { return true };
-        memchr::memmem::find(raw_json, b"\\u").is_some()
-            || memchr::memmem::find(raw_json, b"\\/").is_some()
-            || automaton.is_match(raw_json)
+        if memchr::memmem::find(raw_json, b"\\u").is_some() || memchr::memmem::find(raw_json, b"\\/").is_some() {
+            return true;
+        }
+        if let Some(automaton) = &self.literals
+            && automaton.is_match(raw_json)
+        {
+            return true;
+        }
+        !self.networks.is_empty() && self.raw_network_hit(raw_json)
+    }
+
+    fn raw_network_hit(&self, raw_json: &[u8]) -> bool {
+        let mut position = 0;
+        while position < raw_json.len() {
+            let Some(offset) = raw_json[position..].iter().position(u8::is_ascii_digit) else {
+                return false;
+            };
+            let start = position + offset;
+            let length = raw_json[start..]
+                .iter()
+                .take_while(|byte| byte.is_ascii_digit() || **byte == b'.')
+                .count();
+            let run = &raw_json[start..start + length];
+            if (7..=15).contains(&length)
+                && let Ok(address) = std::str::from_utf8(run)
+                    .unwrap_or_default()
+                    .parse::<std::net::Ipv4Addr>()
+                && self
+                    .networks
+                    .iter()
+                    .any(|(network, _)| network.contains(&IpAddr::V4(address)))
+            {
+                return true;
+            }
+            position = start + length.max(1);
+        }
+        false
     }
 
     pub fn len(&self) -> usize {
@@ -684,6 +721,22 @@ mod tests {
         assert_eq!(hits(&[("ua", "curl/7.1")], &mut stats), 1);
         let summaries = stats.summaries(&set);
         assert_eq!(summaries.iter().map(|summary| summary.count).sum::<u64>(), 5);
+    }
+
+    #[test]
+    fn raw_prefilter_is_a_superset_of_the_sweep() {
+        let (indicators, _) = parse_indicator_file("i", "domain:evil.com\ncidr:10.1.0.0/16\n");
+        let set = IndicatorSet::new(indicators).unwrap();
+        assert!(set.raw_prefilter_usable());
+        assert!(set.raw_may_match(br#"{"host":"A.EVIL.COM"}"#));
+        assert!(set.raw_may_match(br#"{"ip":"10.1.2.3","t":"2024-01-01"}"#));
+        assert!(
+            set.raw_may_match(br#"{"url":"http:\/\/x"}"#),
+            "escapes decode to other text"
+        );
+        assert!(!set.raw_may_match(br#"{"ip":"10.2.2.3","n":12345678,"v":"1.2.3.4.5"}"#));
+        let (regex, _) = parse_indicator_file("i", "regex:^a\n");
+        assert!(!IndicatorSet::new(regex).unwrap().raw_prefilter_usable());
     }
 
     #[test]
