@@ -377,6 +377,17 @@ async fn totp_page(user: WebUser) -> Result<Response, WebError> {
     Ok(ok(view::totp(&user, None, pending_refs)))
 }
 
+/// The otpauth URI as an inline SVG QR code (no script, no image request), for phones to scan.
+pub(crate) fn qr_svg(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .build();
+    // Drop the XML declaration: the SVG goes inside an HTML page.
+    svg.find("<svg").map(|start| svg[start..].to_owned())
+}
+
 async fn totp_enrol<S: Store>(
     State(state): State<AppState<S>>,
     WebForm { user, .. }: WebForm<Empty>,

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use cordon_domain::{GlobalRole, Kind, Scope, Severity, Status, Timestamp};
 use cordon_store::{ApiToken, IncidentRow, User};
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::routes::{AuditView, ListFilter};
 use crate::web::extract::WebUser;
@@ -192,7 +192,13 @@ pub fn totp(user: &WebUser, error: Option<&str>, pending: Option<(&str, &str)>) 
                         "Add this key to your authenticator app (time-based, 6 digits, 30 seconds): "
                         code.secret { (group(secret)) }
                     }
-                    li { "Or open this link on the device that holds the app: " a href=(uri) { "otpauth link" } }
+                    li {
+                        "Or scan this code with the app, or open "
+                        a href=(uri) { "the otpauth link" } " on the device that holds it:"
+                        @if let Some(svg) = crate::web::qr_svg(uri) {
+                            div.qr role="img" aria-label="QR code of the key for your authenticator app" { (PreEscaped(svg)) }
+                        }
+                    }
                     li { "Enter the code the app shows. Confirming signs you out everywhere; sign in again with a code." }
                 }
                 form.card method="post" action="/account/totp/confirm" {
