@@ -12,6 +12,8 @@
 //!
 //! Like the domain crate this one does no IO and reads no clock: instants are parameters.
 
+pub mod escalation;
+
 use cordon_domain::{Person, Timestamp};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;

@@ -185,3 +185,62 @@ proptest! {
         }
     }
 }
+
+mod escalation {
+    use cordon_oncall::escalation::{EscalationPolicy, Level, Step, Target};
+
+    use super::*;
+
+    fn policy() -> EscalationPolicy {
+        EscalationPolicy {
+            name: "security".into(),
+            levels: vec![
+                Level {
+                    targets: vec![Target::Schedule("security".into())],
+                    timeout_minutes: 5,
+                },
+                Level {
+                    targets: vec![Target::Person(person("ciso")), Target::Schedule("security".into())],
+                    timeout_minutes: 10,
+                },
+            ],
+            repeats: 1,
+        }
+    }
+
+    #[test]
+    fn levels_escalate_after_their_timeouts_and_repeat_then_stop() {
+        let policy = policy();
+        let started = at("2026-11-28T01:00:00Z");
+        let mut steps = Vec::new();
+        let mut last: Option<Step> = None;
+        while let Some(step) = policy.next_step(started, last) {
+            steps.push((step.round, step.level, step.due.to_rfc3339()));
+            last = Some(step);
+        }
+        assert_eq!(
+            steps,
+            [
+                (0, 0, "2026-11-28T01:00:00.000Z".to_owned()),
+                (0, 1, "2026-11-28T01:05:00.000Z".to_owned()),
+                (1, 0, "2026-11-28T01:15:00.000Z".to_owned()),
+                (1, 1, "2026-11-28T01:20:00.000Z".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn schedules_resolve_to_whoever_is_on_call_without_duplicates() {
+        let security = schedule("UTC", vec![layer("primary", &["alice", "bob"], ShiftLength::Days(1))]);
+        let mut security = security;
+        security.name = "security".into();
+        let people = policy().recipients(1, at("2026-03-02T10:00:00Z"), &[security]).unwrap();
+        let names: Vec<String> = people.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["ciso", "alice"]);
+        let missing = policy().recipients(0, at("2026-03-02T10:00:00Z"), &[]).unwrap();
+        assert!(
+            missing.is_empty(),
+            "an unknown schedule pages nobody rather than failing"
+        );
+    }
+}
