@@ -42,7 +42,7 @@ python3 "$root/bench/hunt_corpus.py" "$shared" "$work" "$copies" "$cloudtrail_mb
 corpus_bytes=$(du -sb "$work/evtx" | cut -f1)
 echo "evtx corpus: $((corpus_bytes / 1000000)) MB in $(find "$work/evtx" -name '*.evtx' | wc -l) files ($copies copies of the sample set)"
 echo "cloudtrail corpus: $(($(du -sb "$work/cloudtrail" | cut -f1) / 1000000)) MB; indicators: $(wc -l <"$work/indicators.txt")"
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine lowers MB/s; MB per CPU second is steadier)"
 
 rule_args=()
 for folder in "$shared"/sigma/rules*; do
@@ -70,8 +70,11 @@ peak = re.search(r"Maximum resident set size \(kbytes\): ([0-9]+)", text)
 wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([0-9.]+)", text)
 hours, minutes, seconds = (float(x) if x else 0.0 for x in wall.groups())
 loaded = re.search(r"rules: ([0-9]+) loaded, ([0-9]+) correlation, ([0-9]+) skipped", text)
+cpu = float(re.search(r"User time \(seconds\): ([0-9.]+)", text).group(1)) + float(re.search(r"System time \(seconds\): ([0-9.]+)", text).group(1))
+megabytes = float(hunted.group(1)) * float(hunted.group(2))
 print(hunted.group(1), hunted.group(2), hunted.group(3), hunted.group(4), int(peak.group(1)) // 1024,
-      round(hours * 3600 + minutes * 60 + seconds, 2), loaded.group(1) if loaded else "-", loaded.group(3) if loaded else "-")
+      round(hours * 3600 + minutes * 60 + seconds, 2), loaded.group(1) if loaded else "-", loaded.group(3) if loaded else "-",
+      round(cpu, 2), round(megabytes / cpu, 1))
 EOF
     rm -f "$log"
 }
@@ -85,7 +88,7 @@ median_report() {
     done
     printf '%s\n' "${results[@]}" | sort -n -k1 | awk -v name="$name" -v count="$runs" '
         NR == int((count + 1) / 2) {
-            printf "%s: hunt %.2f s (process %.2f s wall), %.1f MB/s, %d events/s, %d detections, peak %d MiB", name, $1, $6, $2, $3, $4, $5
+            printf "%s: hunt %.2f s (process %.2f s wall, %.2f CPU s), %.1f MB/s, %d events/s, %d detections, peak %d MiB, %.1f MB per CPU second", name, $1, $6, $9, $2, $3, $4, $5, $10
             if ($7 != "-") printf ", rules loaded %d skipped %d", $7, $8
             printf " (median of %d)\n", count
         }'
@@ -93,3 +96,7 @@ median_report() {
 
 median_report "sigma over evtx" "${rule_args[@]}" "$work/evtx"
 median_report "indicator sweep over cloudtrail" --indicators "$work/indicators.txt" "$work/cloudtrail"
+# The same sweep with 100 of the indicators replaced by IPv4 networks.
+head -n 9900 "$work/indicators.txt" >"$work/indicators-cidr.txt"
+python3 -c 'import random; r = random.Random(3); print("\n".join("cidr:%d.%d.0.0/16" % (r.randrange(11, 250), r.randrange(0, 255)) for _ in range(100)))' >>"$work/indicators-cidr.txt"
+median_report "indicator sweep with 100 networks" --indicators "$work/indicators-cidr.txt" "$work/cloudtrail"
