@@ -50,4 +50,5 @@ on_both_backends!(
     web::security_incidents_keep_their_title_out_of_the_tab_and_other_lists,
     web::pages_carry_the_strict_csp_and_unknown_addresses_get_the_404_page,
     web::break_glass_shows_a_banner_and_people_forms_work,
+    web::an_account_that_must_enrol_a_second_factor_is_sent_to_enrol,
 );

@@ -195,3 +195,57 @@ pub async fn break_glass_shows_a_banner_and_people_forms_work(backend: Backend) 
         .await;
     assert_eq!(post.status, StatusCode::FORBIDDEN);
 }
+
+pub async fn an_account_that_must_enrol_a_second_factor_is_sent_to_enrol(backend: Backend) {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    let fixture = Fixture::new(&backend, true).await;
+    let patch = fixture
+        .call(
+            Who::Admin,
+            Method::PATCH,
+            "/api/v1/users/rita",
+            Some(serde_json::json!({"totp_required": true})),
+        )
+        .await;
+    assert_eq!(patch.status, StatusCode::OK, "{}", patch.text);
+    let login = fixture
+        .call(
+            Who::Anonymous,
+            Method::POST,
+            "/api/v1/session",
+            Some(serde_json::json!({"name": "rita", "password": crate::fixture::PASSWORD})),
+        )
+        .await;
+    assert_eq!(login.json["second_factor_pending"], true);
+    let cookie = login.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let get = |path: &str| {
+        Request::builder()
+            .uri(path)
+            .header(header::COOKIE, cookie.clone())
+            .body(Body::empty())
+            .unwrap()
+    };
+    for path in [
+        "/incidents",
+        "/account/tokens",
+        &format!("/incidents/{}", fixture.operational),
+    ] {
+        let reply = fixture.send(get(path)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(reply.headers["location"], "/account/totp", "{path}");
+    }
+    let enrol = fixture.send(get("/account/totp")).await;
+    assert_eq!(enrol.status, StatusCode::OK);
+    assert!(
+        enrol
+            .text
+            .contains("needs a second factor before you can see incidents")
+    );
+}
