@@ -107,6 +107,13 @@ impl Server {
             .expect("start cordon serve");
         // The setup link is printed once on stderr; read it, then keep draining stderr.
         let stderr = child.stderr.take().expect("piped stderr");
+        // Owned from here on, so a failed start still stops it.
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            setup_link: String::new(),
+            _data: data,
+        };
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -129,14 +136,8 @@ impl Server {
             }
         }
         let setup_link = setup_link.expect("cordon serve printed the setup link");
-        let base = format!("http://127.0.0.1:{port}");
-        let path = setup_link.trim_start_matches(&base).to_owned();
-        Server {
-            child,
-            base,
-            setup_link: path,
-            _data: data,
-        }
+        server.setup_link = setup_link.trim_start_matches(&server.base).to_owned();
+        server
     }
 }
 
@@ -163,6 +164,8 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
+        // Owned from here on, so a failed start still stops it.
+        let driver = Driver { child, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ready = super::webdriver::command(port, "GET", "/status", None)
@@ -173,7 +176,7 @@ impl Driver {
             assert!(Instant::now() < deadline, "chromedriver did not become ready");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Driver { child, port }
+        driver
     }
 }
 

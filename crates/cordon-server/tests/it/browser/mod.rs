@@ -20,12 +20,15 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// A running server and driver, an administrator (alice) signed in in the first browser, and
 /// the accounts bob and eve (responders).
+///
+/// Fields drop in declaration order: the browser must quit (through chromedriver) before
+/// chromedriver is stopped, or Chromium is left running.
 struct Scene {
-    chromium: PathBuf,
+    alice: Browser,
     driver: Driver,
     server: Server,
-    alice: Browser,
     profiles: tempfile::TempDir,
+    chromium: PathBuf,
 }
 
 impl Scene {
@@ -36,11 +39,11 @@ impl Scene {
         let profiles = tempfile::tempdir().expect("profiles directory");
         let alice = Browser::open(driver.port, &chromium, &profiles.path().join("alice"), &server.base);
         let scene = Scene {
-            chromium,
+            alice,
             driver,
             server,
-            alice,
             profiles,
+            chromium,
         };
         scene.first_admin();
         Some(scene)
