@@ -86,7 +86,9 @@ struct Variant {
     requirement: Option<CompiledRequirement>,
 }
 
-type IndexKey = (LogKind, Box<str>, Option<i64>);
+/// (log kind, channel number, Event ID); channel 0 is "any channel". Channels are numbered at
+/// compile time so that looking an event up allocates nothing.
+type IndexKey = (LogKind, u32, Option<i64>);
 
 /// A rule that matched an event.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,6 +107,8 @@ pub struct RuleSet {
     reported: Vec<bool>,
     variants: Vec<Variant>,
     index: FxHashMap<IndexKey, Vec<u32>>,
+    /// Lowercase channel names to their numbers (from 1).
+    channel_numbers: FxHashMap<Box<str>, u32>,
     literals: LiteralIndex,
     correlations: Vec<CorrelationRule>,
 }
@@ -282,10 +286,17 @@ impl RuleSet {
         for (variant, target, event_ids) in compiled {
             let variant_index = self.variants.len() as u32;
             self.variants.push(variant);
-            let channels: Vec<Box<str>> = if target.channels.is_empty() {
-                vec!["".into()]
+            let channels: Vec<u32> = if target.channels.is_empty() {
+                vec![0]
             } else {
-                target.channels.iter().map(|channel| channel.as_str().into()).collect()
+                target
+                    .channels
+                    .iter()
+                    .map(|channel| {
+                        let next = self.channel_numbers.len() as u32 + 1;
+                        *self.channel_numbers.entry(channel.as_str().into()).or_insert(next)
+                    })
+                    .collect()
             };
             let ids: Vec<Option<i64>> = match event_ids {
                 Some(ids) => ids.into_iter().map(Some).collect(),
@@ -294,7 +305,7 @@ impl RuleSet {
             for channel in &channels {
                 for id in &ids {
                     self.index
-                        .entry((target.kind, channel.clone(), *id))
+                        .entry((target.kind, *channel, *id))
                         .or_default()
                         .push(variant_index);
                 }
@@ -362,13 +373,19 @@ impl RuleSet {
         } else {
             ("", None)
         };
-        let mut key: IndexKey = (event.kind, channel.into(), event_id);
+        let channel = if channel.is_empty() {
+            0
+        } else {
+            // A channel no rule names still gets the any-channel rules.
+            self.channel_numbers.get(channel).copied().unwrap_or(u32::MAX)
+        };
+        let mut key: IndexKey = (event.kind, channel, event_id);
         let mut slots: [Option<&Vec<u32>>; 4] = [None; 4];
         slots[0] = self.index.get(&key);
         key.2 = None;
         slots[1] = if event_id.is_some() { self.index.get(&key) } else { None };
-        if !channel.is_empty() {
-            key.1 = "".into();
+        if channel != 0 {
+            key.1 = 0;
             slots[3] = self.index.get(&key);
             key.2 = event_id;
             slots[2] = if event_id.is_some() { self.index.get(&key) } else { None };
