@@ -22,16 +22,22 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole API as one router.
 pub fn router<S: Store>(state: AppState<S>) -> Router {
+    let max_body = state.config().max_body_bytes;
     let mut router = Router::new();
     for (path, handler) in routes::grouped::<S>() {
+        // Evidence uploads stream to the locker, which enforces its own (much larger) limit;
+        // every other body is capped here.
+        let handler = if path == crate::evidence_api::UPLOAD_PATH {
+            handler
+        } else {
+            handler.layer(RequestBodyLimitLayer::new(max_body))
+        };
         router = router.route(path, handler);
     }
-    let max_body = state.config().max_body_bytes;
     router
         .fallback(crate::web::fallback)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics::<S>))
         .layer(middleware::from_fn(security_headers))
-        .layer(RequestBodyLimitLayer::new(max_body))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod evidence_api;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

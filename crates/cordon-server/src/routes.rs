@@ -57,7 +57,7 @@ pub struct Route<S> {
     pub handler: MethodRouter<AppState<S>>,
 }
 
-fn route<S>(
+pub(crate) fn route<S>(
     method: Method,
     path: &'static str,
     policy: Policy,
@@ -77,6 +77,7 @@ fn route<S>(
 /// Every route Cordon serves, in the order they are documented: the JSON API, then the web UI.
 pub fn table<S: Store>() -> Vec<Route<S>> {
     let mut routes = api_table();
+    routes.extend(crate::evidence_api::routes());
     routes.extend(crate::web::routes());
     routes
 }

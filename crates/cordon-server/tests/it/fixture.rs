@@ -88,6 +88,8 @@ pub struct Caller {
 pub struct Fixture {
     pub app: Router,
     pub incident: String,
+    /// The SHA-256 of one evidence item (TLP:AMBER) in the security incident.
+    pub evidence: String,
     pub codename: String,
     pub operational: String,
     pub callers: HashMap<Who, Caller>,
@@ -145,6 +147,7 @@ impl Fixture {
         let state = AppState::new(service.clone(), store.clone(), config, &seed);
         let mut callers = HashMap::new();
         let mut fixture_incident = String::new();
+        let mut evidence = String::new();
         let mut codename = String::new();
         let mut operational = String::new();
         let mut setup_token = None;
@@ -194,6 +197,19 @@ impl Fixture {
                     .unwrap();
             }
             fixture_incident = incident.id.to_string();
+            let meta = cordon_app::EvidenceMeta {
+                name: "db-3.img".into(),
+                source: "host db-3".into(),
+                collected_by: person("alice"),
+                collected_at: now,
+                tlp: cordon_evidence::Tlp::Amber,
+            };
+            let content = std::io::Cursor::new(b"fixture evidence".to_vec());
+            let (_, record) = service
+                .add_evidence(&person("alice"), incident.id.as_str(), content, meta, now)
+                .await
+                .unwrap();
+            evidence = record.sha256;
             codename = incident.codename.unwrap().to_string();
             operational = service
                 .declare(&person("alice"), declare(Kind::Operational), now)
@@ -240,6 +256,7 @@ impl Fixture {
         Fixture {
             app: cordon_server::router(state),
             incident: fixture_incident,
+            evidence,
             codename,
             operational,
             callers,

@@ -132,6 +132,12 @@ fn sample_body(method: &Method, path: &str) -> Option<Option<Value>> {
             Some(json!({"kind": "operational", "severity": "sev-3", "title": "disk full"}))
         }
         ("POST", "/api/v1/incidents/{incident}/events") => Some(json!({"type": "step_started", "step": 1})),
+        // The upload's metadata travels in the query; without `source` a caller who gets
+        // through access control is told what is missing (422).
+        ("POST", "/api/v1/incidents/{incident}/evidence") => Some(json!({})),
+        ("POST", "/api/v1/incidents/{incident}/evidence/{sha256}/share") => {
+            Some(json!({"recipient": "J. Doe, Outside Forensics", "purpose": "independent analysis"}))
+        }
         ("POST", "/api/v1/incidents/{incident}/break-glass") => {
             Some(json!({"reason": "counsel asked for a legal hold review"}))
         }
@@ -147,6 +153,7 @@ fn concrete_path(template: &str, fixture: &Fixture, who: Who) -> String {
         .unwrap_or_else(|| "no-token".into());
     template
         .replace("{incident}", &fixture.incident)
+        .replace("{sha256}", &fixture.evidence)
         .replace("{user}", "rita")
         .replace("{token}", &own_token)
 }
