@@ -46,7 +46,13 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<ExitCode> {
 
 async fn serve<S: Store>(store: S, data_dir: DataDir, config: ServerConfig) -> anyhow::Result<ExitCode> {
     let seed = data_dir.signing_key()?.to_bytes();
-    let service = Service::new(store.clone(), data_dir)?;
+    let mut service = Service::new(store.clone(), data_dir)?;
+    if let Ok(limit) = std::env::var("CORDON_EVIDENCE_MAX_BYTES") {
+        let bytes = limit
+            .parse()
+            .with_context(|| format!("CORDON_EVIDENCE_MAX_BYTES={limit:?} is not a number of bytes"))?;
+        service = service.with_max_evidence_bytes(bytes);
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

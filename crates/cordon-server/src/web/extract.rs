@@ -169,14 +169,14 @@ fn form_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, WebError> {
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, WebError> {
     // The body limit layer bounds the size before this point.
     axum::body::to_bytes(body, usize::MAX)
         .await
         .map_err(|_| WebError::Api(ApiError::bad_request("the form could not be read")))
 }
 
-fn csrf_field(bytes: &[u8]) -> String {
+pub(crate) fn csrf_field(bytes: &[u8]) -> String {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
         .ok()
         .and_then(|pairs| pairs.into_iter().find(|(name, _)| name == "csrf_token"))
@@ -194,7 +194,7 @@ fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
     })
 }
 
-fn refused_form() -> WebError {
+pub(crate) fn refused_form() -> WebError {
     WebError::Api(ApiError::forbidden(
         "this form did not come from this page of Cordon, or it expired: go back, reload the page and send it again",
     ))

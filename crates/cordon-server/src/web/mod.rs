@@ -10,6 +10,7 @@
 //! **Architecture invariant:** a page about a security incident answers a non-member exactly
 //! as for a missing incident: the same 404 page, byte for byte ([`extract::not_found`]).
 
+mod evidence;
 mod extract;
 mod room;
 mod view;
@@ -49,9 +50,19 @@ fn page<S>(
 }
 
 /// The web UI's routes, for the one route table.
+/// Exempt from the API's body limit, like the API's upload route.
+pub const EVIDENCE_UPLOAD_PATH: &str = evidence::UPLOAD_PATH;
+
 pub fn routes<S: Store>() -> Vec<Route<S>> {
     use Policy::*;
     vec![
+        page(
+            Method::POST,
+            evidence::UPLOAD_PATH,
+            IncidentWrite,
+            "Web UI: upload evidence from the incident room (multipart form, streamed to the locker)",
+            post(evidence::upload::<S>),
+        ),
         page(
             Method::GET,
             "/",

@@ -76,7 +76,8 @@ pub fn page(room: &Room<'_>) -> Markup {
             }
             nav.toc aria-label="Sections of this incident" {
                 a href="#board" { "Steps" } " · " a href="#people" { "People" } " · "
-                a href="#decisions" { "Decisions and status" } " · " a href="#journal" { "Journal" }
+                a href="#decisions" { "Decisions and status" } " · " a href="#evidence" { "Evidence" } " · "
+                a href="#journal" { "Journal" }
             }
             @if acts && incident.commander().is_none() {
                 div.notice role="status" {
@@ -93,6 +94,7 @@ pub fn page(room: &Room<'_>) -> Markup {
             (board(&ctx))
             (people(&ctx))
             (decisions(&ctx))
+            (evidence(&ctx))
             (journal(&ctx))
         },
     )
@@ -435,6 +437,59 @@ fn decisions(ctx: &Ctx<'_>) -> Markup {
                         }
                         button type="submit" { "Change severity" }
                     }
+                }
+            }
+        }
+    }
+}
+
+fn evidence(ctx: &Ctx<'_>) -> Markup {
+    let incident = ctx.room.incident;
+    let id = incident.id.as_str();
+    html! {
+        section #evidence aria-labelledby="evidence-title" {
+            h2 #evidence-title { "Evidence" }
+            @for alarm in &incident.integrity_alarms {
+                div.alert role="alert" {
+                    p { strong { "Integrity alarm: " } (alarm.reason) " (" (alarm.by.as_str()) ", " (time(alarm.at)) ")" }
+                }
+            }
+            @if incident.evidence.is_empty() {
+                p { "No evidence collected yet." }
+            } @else {
+                table.evidence {
+                    caption { "Items, stored read-only under their SHA-256; every download is re-verified and journaled." }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "TLP" } th scope="col" { "Size" } th scope="col" { "Source" } th scope="col" { "Collected" } th scope="col" { "SHA-256" } } }
+                    tbody {
+                        @for item in &incident.evidence {
+                            @let record = &item.record;
+                            tr {
+                                td { a href={ "/api/v1/incidents/" (id) "/evidence/" (record.sha256) "?purpose=web%20download" } { (record.name) } }
+                                td { (record.tlp) }
+                                td { (record.size) " bytes" }
+                                td { (record.source) }
+                                td { (record.collected_by.as_str()) ", " (time(record.collected_at)) }
+                                td { code title=(record.sha256) { (record.sha256.get(..16).unwrap_or(&record.sha256)) "…" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if ctx.acts {
+                form.stack method="post" action={ "/incidents/" (id) "/evidence" } enctype="multipart/form-data" {
+                    // The token comes first: the server checks it before it stores a byte.
+                    (csrf(ctx.room.user))
+                    label for="evidence-source" { "Where was it taken from?" }
+                    input #evidence-source type="text" name="source" required placeholder="host db-3, /dev/xvda1";
+                    label for="evidence-tlp" { "TLP marking" }
+                    select #evidence-tlp name="tlp" {
+                        @for label in cordon_domain::TLP_LABELS {
+                            option value=(label) selected[*label == "TLP:AMBER+STRICT"] { (label) }
+                        }
+                    }
+                    label for="evidence-file" { "File (disk or memory image, logs, screenshot)" }
+                    input #evidence-file type="file" name="file" required;
+                    button.primary type="submit" { "Upload evidence" }
                 }
             }
         }

@@ -128,3 +128,81 @@ pub async fn evidence_streams_in_and_out_and_share_links_work_once(backend: Back
     );
     assert!(!journal.text.contains(&token), "the token itself is never journaled");
 }
+
+pub async fn the_room_uploads_evidence_as_a_streamed_multipart_form(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let caller = &fixture.callers[&Who::Member];
+    let boundary = "cordon-test-boundary";
+    let part = |name: &str, value: &str| {
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    };
+    let mut body = String::new();
+    body.push_str(&part("csrf_token", caller.csrf.as_deref().unwrap()));
+    body.push_str(&part("source", "laptop of the on-call engineer"));
+    body.push_str(&part("tlp", "TLP:GREEN"));
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"auth.log\"\r\nContent-Type: text/plain\r\n\r\nsshd[1]: Accepted password for root\r\n--{boundary}--\r\n"
+    ));
+    let request = |body: String| {
+        Request::post(format!("/incidents/{}/evidence", fixture.incident))
+            .header(
+                header::COOKIE,
+                format!("cordon_session={}", caller.cookie.as_deref().unwrap()),
+            )
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let reply = fixture.send(request(body.clone())).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text);
+    let listed = fixture
+        .call(
+            Who::Member,
+            Method::GET,
+            &format!("/api/v1/incidents/{}/evidence", fixture.incident),
+            None,
+        )
+        .await;
+    let names: Vec<&str> = listed.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["record"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"auth.log"), "{names:?}");
+    let room = fixture
+        .call(
+            Who::Member,
+            Method::GET,
+            &format!("/incidents/{}", fixture.incident),
+            None,
+        )
+        .await;
+    assert!(
+        room.text.contains("auth.log") && room.text.contains("enctype=\"multipart/form-data\""),
+        "the room lists it"
+    );
+
+    // Without the token as the first field nothing is stored.
+    let forged = body
+        .replacen(caller.csrf.as_deref().unwrap(), "forged", 1)
+        .replace("auth.log", "other.log");
+    let refused = fixture.send(request(forged)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let listed = fixture
+        .call(
+            Who::Member,
+            Method::GET,
+            &format!("/api/v1/incidents/{}/evidence", fixture.incident),
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed.json["items"].as_array().unwrap().len(),
+        2,
+        "the fixture's item and auth.log only"
+    );
+}

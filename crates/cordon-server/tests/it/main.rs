@@ -48,6 +48,7 @@ on_both_backends!(
     api::openapi_covers_every_route,
     api::bad_json_gets_a_clear_400,
     evidence::evidence_streams_in_and_out_and_share_links_work_once,
+    evidence::the_room_uploads_evidence_as_a_streamed_multipart_form,
     web::every_form_refuses_a_post_without_the_csrf_field,
     web::security_incidents_keep_their_title_out_of_the_tab_and_other_lists,
     web::pages_carry_the_strict_csp_and_unknown_addresses_get_the_404_page,

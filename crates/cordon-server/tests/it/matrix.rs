@@ -71,6 +71,8 @@ fn sample_form(path: &str, fixture: &Fixture) -> Option<Vec<(&'static str, Strin
             ("title", "disk full".into()),
         ],
         "/incidents/{incident}/events" => vec![("type", "step_started".into()), ("step", "1".into())],
+        // Not multipart: a caller who gets through access control is told to choose a file.
+        "/incidents/{incident}/evidence" => vec![("source", "host db-3".into())],
         "/break-glass" => vec![
             ("incident", fixture.incident.clone()),
             ("reason", "counsel asked for a legal hold review".into()),
