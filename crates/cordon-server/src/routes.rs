@@ -856,7 +856,8 @@ async fn incident_journal<S: Store>(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_read()?;
     let (lines, chain_break) = state.service().journal(principal.person(), &reference).await?;
-    Ok(Json(dto::journal(&lines, chain_break.as_ref())))
+    let chain_break = chain_break.map(|b| b.to_string());
+    Ok(Json(dto::journal(&lines, chain_break.as_deref())))
 }
 
 async fn post_event<S: Store>(

@@ -210,7 +210,7 @@ async fn execute(target: &impl Target, cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Journal(arg) => {
             let (lines, chain_break) = target.journal(&arg.incident).await?;
             if global.json {
-                println!("{:#}", render::journal_json(&lines, chain_break.as_deref()));
+                println!("{:#}", cordon_server::dto::journal(&lines, chain_break.as_deref()));
             } else {
                 print!("{}", render::journal(&lines, chain_break.as_deref()));
             }

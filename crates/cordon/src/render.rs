@@ -4,7 +4,6 @@
 use cordon_app::JournalLine;
 use cordon_domain::{AuditReport, Incident, Kind, StepStatus};
 use cordon_store::IncidentRow;
-use serde_json::{Value, json};
 
 /// Renders rows as columns separated by two spaces; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -186,23 +185,6 @@ pub fn journal(lines: &[JournalLine], chain_break: Option<&str>) -> String {
         Some(chain_break) => out.push_str(&format!("hash chain: BROKEN at {chain_break}\n")),
     }
     out
-}
-
-pub fn journal_json(lines: &[JournalLine], chain_break: Option<&str>) -> Value {
-    let entries: Vec<Value> = lines
-        .iter()
-        .map(|line| {
-            json!({
-                "seq": line.recorded.seq,
-                "at": line.recorded.at.to_rfc3339(),
-                "actor": line.recorded.actor.as_str(),
-                "summary": line.recorded.event.summary(),
-                "event": line.recorded.event,
-                "hash": line.hash.to_hex(),
-            })
-        })
-        .collect();
-    json!({ "entries": entries, "chain_break": chain_break })
 }
 
 pub fn audit(report: &AuditReport) -> String {

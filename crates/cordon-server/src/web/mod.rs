@@ -40,12 +40,8 @@ fn page<S>(
     handler: MethodRouter<AppState<S>>,
 ) -> Route<S> {
     Route {
-        method,
-        path,
-        policy,
         surface: Surface::Web,
-        summary,
-        handler,
+        ..crate::routes::route(method, path, policy, summary, handler)
     }
 }
 
