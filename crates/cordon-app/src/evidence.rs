@@ -8,6 +8,8 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use cordon_auth::secret::{self, Secret, TokenKind};
+
 use cordon_domain::journal;
 use cordon_domain::{Entry, Event, EvidenceRecord, Incident, IncidentId, Person, Timestamp};
 use cordon_evidence::{
@@ -428,56 +430,13 @@ impl<S: Store> Service<S> {
     }
 }
 
-/// A share link just issued: the token (shown once) and when it stops working.
+/// A share link just issued: the token (shown once; `Debug` redacts it) and when it stops
+/// working. The token names its incident (`cdn_share_<incident>.<random>`) so that serving it
+/// folds one journal; only its SHA-256 is journaled.
 #[derive(Debug, Clone)]
 pub struct IssuedShare {
-    pub token: cordon_auth_free::Token,
+    pub token: Secret,
     pub expires_at: Timestamp,
-}
-
-/// Tokens for share links carry the incident id so a download needs to fold one journal only;
-/// only the SHA-256 of the whole token is journaled.
-mod cordon_auth_free {
-    use std::fmt;
-
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-    pub const PREFIX: &str = "cdn_share_";
-
-    /// A share token; `Debug` never shows it.
-    #[derive(Clone)]
-    pub struct Token(pub(crate) String);
-
-    impl Token {
-        pub fn expose(&self) -> &str {
-            &self.0
-        }
-    }
-
-    impl fmt::Debug for Token {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("Token(***)")
-        }
-    }
-
-    pub fn mint(incident: &str) -> Option<Token> {
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random).ok()?;
-        Some(Token(format!("{PREFIX}{incident}.{}", URL_SAFE_NO_PAD.encode(random))))
-    }
-
-    /// The incident id a presented token names, if it has our shape at all.
-    pub fn incident_of(token: &str) -> Option<&str> {
-        let rest = token.strip_prefix(PREFIX)?;
-        let (incident, secret) = rest.split_once('.')?;
-        (!incident.is_empty() && secret.len() >= 32 && token.len() < 200).then_some(incident)
-    }
-}
-
-fn grant_of(token: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
 impl<S: Store> Service<S> {
@@ -497,13 +456,13 @@ impl<S: Store> Service<S> {
     ) -> Result<IssuedShare, AppError> {
         let incident = self.show(actor, reference).await?;
         let item = find_item(&incident, sha256)?.clone();
-        let token = cordon_auth_free::mint(incident.id.as_str())
-            .ok_or_else(|| AppError::Task("no randomness from the operating system".to_owned()))?;
+        let (token, grant) = secret::mint_scoped(TokenKind::Share, incident.id.as_str())
+            .map_err(|err| AppError::Task(err.to_string()))?;
         let hours = i64::from(valid_for_hours.clamp(1, 24 * 30));
         let expires_at = Timestamp::from_unix_millis(now.unix_millis() + hours * 3_600_000);
         let event = Event::EvidenceShared {
             sha256: item.sha256,
-            grant: grant_of(token.expose()),
+            grant,
             recipient: recipient.to_owned(),
             purpose: purpose.to_owned(),
             expires_at,
@@ -522,7 +481,7 @@ impl<S: Store> Service<S> {
         out: impl Write + Send + 'static,
         now: Timestamp,
     ) -> Result<EvidenceRecord, AppError> {
-        let incident_id = cordon_auth_free::incident_of(token).ok_or(AppError::ShareInvalid)?;
+        let incident_id = secret::scope_of(token, TokenKind::Share).ok_or(AppError::ShareInvalid)?;
         let id = IncidentId::new(incident_id);
         let entries = self.store().journal(&id).await?;
         if entries.is_empty() {
@@ -534,7 +493,7 @@ impl<S: Store> Service<S> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| AppError::ShareInvalid)?;
         let incident = Incident::fold(id.clone(), &recorded).map_err(|_| AppError::ShareInvalid)?;
-        let grant = grant_of(token);
+        let grant = secret::digest(token);
         let share = incident
             .shares
             .iter()

@@ -70,6 +70,22 @@ pub fn mint(kind: TokenKind) -> Result<(Secret, String), NoRandomness> {
     Ok((Secret(token), digest))
 }
 
+/// Mints a token that names what it is for, e.g. the incident a share link belongs to:
+/// `<prefix><scope>.<random>`, so that a lookup can go straight to its scope. The scope is
+/// not secret; the random part is. Returns the token and the digest to store.
+pub fn mint_scoped(kind: TokenKind, scope: &str) -> Result<(Secret, String), NoRandomness> {
+    let bytes: [u8; 32] = random_bytes()?;
+    let token = format!("{}{scope}.{}", kind.prefix(), URL_SAFE_NO_PAD.encode(bytes));
+    let digest = digest(&token);
+    Ok((Secret(token), digest))
+}
+
+/// The scope of a token minted by [`mint_scoped`], if it has that shape.
+pub fn scope_of(token: &str, kind: TokenKind) -> Option<&str> {
+    let (scope, random) = token.strip_prefix(kind.prefix())?.split_once('.')?;
+    (!scope.is_empty() && random.len() >= 32 && token.len() < 200).then_some(scope)
+}
+
 /// The stored form of a token: lowercase hex SHA-256.
 pub fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -99,5 +115,15 @@ mod tests {
         assert!(!has_kind(first.expose(), TokenKind::Session));
         assert_eq!(digest(first.expose()), first_digest);
         assert!(!first_digest.contains(first.expose()));
+    }
+
+    #[test]
+    fn scoped_tokens_carry_their_scope_in_the_clear() {
+        let (token, stored) = mint_scoped(TokenKind::Share, "inc-42").unwrap();
+        assert!(token.expose().starts_with("cdn_share_inc-42."));
+        assert_eq!(scope_of(token.expose(), TokenKind::Share), Some("inc-42"));
+        assert_eq!(scope_of(token.expose(), TokenKind::Api), None);
+        assert_eq!(scope_of("cdn_share_inc-42.short", TokenKind::Share), None);
+        assert_eq!(digest(token.expose()), stored);
     }
 }
