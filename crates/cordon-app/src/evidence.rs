@@ -49,6 +49,19 @@ impl<S: Store> Service<S> {
         Ok(locker)
     }
 
+    /// The item of the incident that `sha256` (its full hash, or 8+ leading hex digits) names,
+    /// with the incident's id.
+    pub async fn evidence_item(
+        &self,
+        actor: &Person,
+        reference: &str,
+        sha256: &str,
+    ) -> Result<(IncidentId, EvidenceRecord), AppError> {
+        let incident = self.show(actor, reference).await?;
+        let record = find_item(&incident, sha256)?.clone();
+        Ok((incident.id, record))
+    }
+
     /// Streams `content` into the locker and journals its collection. Returns the incident.
     pub async fn add_evidence(
         &self,
@@ -94,8 +107,7 @@ impl<S: Store> Service<S> {
         mut out: impl Write + Send + 'static,
         now: Timestamp,
     ) -> Result<u64, AppError> {
-        let incident = self.show(actor, reference).await?;
-        let item = find_item(&incident, sha256)?;
+        let (incident, item) = self.evidence_item(actor, reference, sha256).await?;
         let digest = parse_digest(&item.sha256)?;
         let locker = self.locker()?;
         let copied = tokio::task::spawn_blocking(move || -> Result<u64, cordon_evidence::EvidenceError> {
@@ -113,7 +125,7 @@ impl<S: Store> Service<S> {
             purpose: purpose.to_owned(),
             intact,
         };
-        self.append_checked(actor, reference, &incident.id, event, now).await?;
+        self.append_checked(actor, reference, &incident, event, now).await?;
         copied.map_err(|err| AppError::IntegrityAlarm {
             sha256: item.sha256.clone(),
             problem: err.to_string(),
@@ -454,10 +466,9 @@ impl<S: Store> Service<S> {
         single_use: bool,
         now: Timestamp,
     ) -> Result<IssuedShare, AppError> {
-        let incident = self.show(actor, reference).await?;
-        let item = find_item(&incident, sha256)?.clone();
-        let (token, grant) = secret::mint_scoped(TokenKind::Share, incident.id.as_str())
-            .map_err(|err| AppError::Task(err.to_string()))?;
+        let (incident, item) = self.evidence_item(actor, reference, sha256).await?;
+        let (token, grant) =
+            secret::mint_scoped(TokenKind::Share, incident.as_str()).map_err(|err| AppError::Task(err.to_string()))?;
         let hours = i64::from(valid_for_hours.clamp(1, 24 * 30));
         let expires_at = Timestamp::from_unix_millis(now.unix_millis() + hours * 3_600_000);
         let event = Event::EvidenceShared {
@@ -468,7 +479,7 @@ impl<S: Store> Service<S> {
             expires_at,
             single_use,
         };
-        self.append_checked(actor, reference, &incident.id, event, now).await?;
+        self.append_checked(actor, reference, &incident, event, now).await?;
         Ok(IssuedShare { token, expires_at })
     }
 
@@ -552,8 +563,7 @@ impl<S: Store> Service<S> {
         sha256: &str,
         now: Timestamp,
     ) -> Result<EvidenceRecord, AppError> {
-        let incident = self.show(actor, reference).await?;
-        let record = find_item(&incident, sha256)?.clone();
+        let (incident, record) = self.evidence_item(actor, reference, sha256).await?;
         let digest = parse_digest(&record.sha256)?;
         let locker = self.locker()?;
         let verified = tokio::task::spawn_blocking(move || locker.verify(&digest))
@@ -564,7 +574,7 @@ impl<S: Store> Service<S> {
                 sha256: record.sha256.clone(),
                 intact: false,
             };
-            self.append_checked(actor, reference, &incident.id, event, now).await?;
+            self.append_checked(actor, reference, &incident, event, now).await?;
             return Err(AppError::IntegrityAlarm {
                 sha256: record.sha256,
                 problem: err.to_string(),

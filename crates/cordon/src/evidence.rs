@@ -139,9 +139,9 @@ pub async fn run<S: Store>(
             organization,
             reason,
         } => {
-            let full = full_hash(service, actor, &incident, &sha256).await?;
+            let (_, record) = service.evidence_item(actor, &incident, &sha256).await?;
             let event = Event::EvidenceHandedOver {
-                sha256: full,
+                sha256: record.sha256,
                 recipient,
                 organization,
                 reason,
@@ -228,27 +228,6 @@ pub fn verify_bundle(global: &Global, command: EvidenceCommand) -> anyhow::Resul
         println!("{}", if ok { "bundle: OK" } else { "bundle: FAILED" });
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-async fn full_hash<S: Store>(
-    service: &Service<S>,
-    actor: &Person,
-    incident: &str,
-    prefix: &str,
-) -> anyhow::Result<String> {
-    let incident = service.show(actor, incident).await?;
-    let wanted = prefix.trim().to_lowercase();
-    let matches: Vec<&str> = incident
-        .evidence
-        .iter()
-        .map(|item| item.record.sha256.as_str())
-        .filter(|sha| wanted.len() >= 8 && sha.starts_with(&wanted))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok((*one).to_owned()),
-        [] => bail!("no evidence {prefix} in this incident"),
-        _ => bail!("{prefix} matches several items; give more of the hash"),
-    }
 }
 
 fn file_name(path: &Path) -> String {
