@@ -267,15 +267,12 @@ impl<S: Store> Service<S> {
         now: Timestamp,
     ) -> Result<Incident, AppError> {
         let id = id.clone();
-        // Break-glass and the use of a share link are the two ways in for someone who is not a
-        // member; the domain checks each on its own terms.
-        let outsider_allowed = matches!(event, Event::BreakGlass { .. } | Event::EvidenceShareUsed { .. });
         for _ in 0..MAX_ATTEMPTS {
             let entries = self.store.journal(&id).await?;
             let mut incident = fold(&id, &entries)?;
             // Excluded people, and anyone else who may not see the incident, get the same
             // answer as for an incident that does not exist.
-            if incident.is_excluded(actor) || (!outsider_allowed && !incident.visible_to(actor)) {
+            if incident.is_excluded(actor) || (!event.admits_non_members() && !incident.visible_to(actor)) {
                 return Err(AppError::NotFound {
                     reference: reference.to_owned(),
                 });

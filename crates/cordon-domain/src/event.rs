@@ -224,6 +224,12 @@ impl Event {
         }
     }
 
+    /// The two ways onto an incident for someone who is not a member: break-glass, and the use
+    /// of a share link. The domain judges each on its own terms; everything else needs a member.
+    pub fn admits_non_members(&self) -> bool {
+        matches!(self, Event::BreakGlass { .. } | Event::EvidenceShareUsed { .. })
+    }
+
     /// The written reason or note that came with the event, if any.
     pub fn reason(&self) -> Option<&str> {
         match self {

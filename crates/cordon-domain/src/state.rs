@@ -521,20 +521,18 @@ impl Incident {
 
     /// Decides whether `actor` may append `event` now.
     pub fn check(&self, actor: &Person, event: &Event) -> Result<(), Refusal> {
-        if let Event::BreakGlass { reason } = event {
-            return self.check_break_glass(actor, reason);
-        }
-        // The holder of a share link has no account; the link itself is the permission.
-        if let Event::EvidenceShareUsed { sha256, grant, .. } = event {
-            return self.check_share_use(sha256, grant);
-        }
-        // Reading and verifying evidence is recorded even after closure: regulators and
-        // courts ask long after an incident is closed.
-        let custody_only = matches!(event, Event::EvidenceAccessed { .. } | Event::EvidenceVerified { .. });
-        if self.status == Status::Closed && !custody_only {
+        // Reading and verifying evidence, break-glass and the use of a share link are recorded
+        // even after closure: regulators and courts ask long after an incident is closed.
+        let after_closure = event.admits_non_members()
+            || matches!(event, Event::EvidenceAccessed { .. } | Event::EvidenceVerified { .. });
+        if self.status == Status::Closed && !after_closure {
             return Err(Refusal::Closed);
         }
-        self.check_actor(actor)?;
+        // Break-glass and share links are judged on their own terms below (an excluded person
+        // stays out; a link works for its item only); everything else needs a member.
+        if !event.admits_non_members() {
+            self.check_actor(actor)?;
+        }
         match event {
             Event::Declared { .. } => Err(Refusal::AlreadyDeclared),
             Event::BreakGlass { reason } => self.check_break_glass(actor, reason),
