@@ -102,17 +102,6 @@ impl<S: Store> FromRequestParts<AppState<S>> for Principal {
     }
 }
 
-/// A caller who may or may not be signed in.
-pub struct MaybePrincipal(pub Option<Principal>);
-
-impl<S: Store> FromRequestParts<AppState<S>> for MaybePrincipal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<MaybePrincipal, ApiError> {
-        Ok(MaybePrincipal(authenticate(&parts.headers, state).await?))
-    }
-}
-
 /// Resolves the caller from a bearer token or the session cookie. `Ok(None)` when neither
 /// is present or valid: expired, revoked, unknown and disabled all look the same.
 pub async fn authenticate<S: Store>(headers: &HeaderMap, state: &AppState<S>) -> Result<Option<Principal>, ApiError> {
