@@ -2,8 +2,8 @@
 //!
 //! This crate is pure. It does no IO, reads no clock, spawns nothing and knows no wire format:
 //! time and identifiers are passed in, and every decision is a function of its inputs. That is
-//! what lets the journal be replayed, property-tested and audited. A test in
-//! `tests/it/firewall.rs` fails if this crate ever depends on tokio, sqlx or axum.
+//! what lets the journal be replayed, property-tested and audited. The firewall test in
+//! `crates/cordon/tests/it/firewall.rs` fails if this crate ever depends on tokio, sqlx or axum.
 //!
 //! The pieces:
 //! - [`incident`]: kinds, severities, statuses, roles, people and codenames.

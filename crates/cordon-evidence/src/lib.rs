@@ -37,7 +37,7 @@
 //! ideally, the trusted public key) and reports each problem by file name.
 //!
 //! **Architecture invariant:** the crate is synchronous and does not depend on tokio, sqlx or
-//! axum (`tests/it/firewall.rs`). The server calls it on a blocking pool.
+//! axum (the firewall test in `crates/cordon/tests/it/firewall.rs`). The server calls it on a blocking pool.
 
 mod bundle;
 mod custody;

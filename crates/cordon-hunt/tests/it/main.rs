@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod firewall;
 mod golden;
 mod modifiers;
 mod regression;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod evidence;
+mod firewall;
 mod hunt;
 mod remote;
 mod support;
