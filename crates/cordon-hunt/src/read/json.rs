@@ -2,12 +2,13 @@
 //! events, and any other object. Nested objects flatten to dotted names (`userIdentity.arn`);
 //! list elements repeat their parent's name.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use super::evtx::scalar_value;
+use super::lines::for_each_line;
 use super::{CorruptRecord, OffsetUnit, ReadError, ReadObserver, ReadOptions};
 use crate::event::{Event, LogKind, Origin};
 
@@ -84,76 +85,41 @@ fn emit_all(items: Vec<Value>, origin: &Arc<Origin>, observer: &mut dyn ReadObse
 }
 
 pub(super) fn read_json_lines(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     origin: &Arc<Origin>,
     options: ReadOptions,
     observer: &mut dyn ReadObserver,
 ) -> Result<(), ReadError> {
-    let mut line = Vec::new();
-    let mut line_number = 0u64;
-    loop {
-        line.clear();
-        let read = (&mut reader)
-            .take(options.max_line_bytes as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|source| ReadError::Io {
+    for_each_line(
+        reader,
+        origin,
+        options.max_line_bytes,
+        observer,
+        |line_number, line, observer| {
+            if line.iter().all(u8::is_ascii_whitespace) || !observer.wants_record(line) {
+                return;
+            }
+            let corrupt = |reason: String| CorruptRecord {
                 path: origin.path.to_string(),
-                source,
-            })?;
-        if read == 0 {
-            break;
-        }
-        line_number += 1;
-        let corrupt = |reason: String| CorruptRecord {
-            path: origin.path.to_string(),
-            offset: line_number,
-            unit: OffsetUnit::Line,
-            reason,
-        };
-        if line.len() > options.max_line_bytes {
-            observer.corrupt_record(corrupt("line too long".to_owned()));
-            skip_rest_of_line(&mut reader)?;
-            continue;
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if !observer.wants_record(&line) {
-            continue;
-        }
-        match serde_json::from_slice::<Value>(&line) {
-            Ok(Value::Object(mut map)) => match map.remove("Records") {
-                // A CloudTrail file written as one line among others.
-                Some(Value::Array(records)) => emit_all(records, origin, observer),
-                Some(other) => {
-                    map.insert("Records".to_owned(), other);
-                    emit(map, line_number, origin, observer);
-                }
-                None => emit(map, line_number, origin, observer),
-            },
-            Ok(_) => observer.corrupt_record(corrupt("line is not a json object".to_owned())),
-            Err(err) => observer.corrupt_record(corrupt(err.to_string())),
-        }
-    }
-    Ok(())
-}
-
-fn skip_rest_of_line(reader: &mut impl BufRead) -> Result<(), ReadError> {
-    loop {
-        let buffer = reader.fill_buf().map_err(|source| ReadError::Io {
-            path: String::new(),
-            source,
-        })?;
-        if buffer.is_empty() {
-            return Ok(());
-        }
-        if let Some(newline) = memchr::memchr(b'\n', buffer) {
-            reader.consume(newline + 1);
-            return Ok(());
-        }
-        let length = buffer.len();
-        reader.consume(length);
-    }
+                offset: line_number,
+                unit: OffsetUnit::Line,
+                reason,
+            };
+            match serde_json::from_slice::<Value>(line) {
+                Ok(Value::Object(mut map)) => match map.remove("Records") {
+                    // A CloudTrail file written as one line among others.
+                    Some(Value::Array(records)) => emit_all(records, origin, observer),
+                    Some(other) => {
+                        map.insert("Records".to_owned(), other);
+                        emit(map, line_number, origin, observer);
+                    }
+                    None => emit(map, line_number, origin, observer),
+                },
+                Ok(_) => observer.corrupt_record(corrupt("line is not a json object".to_owned())),
+                Err(err) => observer.corrupt_record(corrupt(err.to_string())),
+            }
+        },
+    )
 }
 
 /// Recognises the log kind of one JSON object.

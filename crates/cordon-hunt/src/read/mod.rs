@@ -7,6 +7,7 @@
 
 mod evtx;
 mod json;
+mod lines;
 mod syslog;
 mod table;
 

@@ -2,10 +2,11 @@
 //! (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`) and the Linux auth.log spelling of 3164 without a
 //! priority. sshd and sudo messages also get structured fields (`user`, `source_ip`, `outcome`).
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::sync::Arc;
 
-use super::{CorruptRecord, OffsetUnit, ReadError, ReadObserver, ReadOptions};
+use super::lines::for_each_line;
+use super::{ReadError, ReadObserver, ReadOptions};
 use crate::event::{Event, FieldValue, LogKind, Origin};
 
 const MONTHS: [&str; 12] = [
@@ -57,50 +58,32 @@ fn month_number(text: &str) -> Option<i8> {
 }
 
 pub(super) fn read_syslog(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     origin: &Arc<Origin>,
     options: ReadOptions,
     observer: &mut dyn ReadObserver,
 ) -> Result<(), ReadError> {
-    let mut line = Vec::new();
-    let mut line_number = 0u64;
-    loop {
-        line.clear();
-        let read = (&mut reader)
-            .take(options.max_line_bytes as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|source| ReadError::Io {
-                path: origin.path.to_string(),
-                source,
-            })?;
-        if read == 0 {
-            break;
-        }
-        line_number += 1;
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        if text.trim().is_empty() {
-            continue;
-        }
-        if line.len() > options.max_line_bytes {
-            observer.corrupt_record(CorruptRecord {
-                path: origin.path.to_string(),
-                offset: line_number,
-                unit: OffsetUnit::Line,
-                reason: "line too long".to_owned(),
-            });
-            continue;
-        }
-        match parse_line(text, options.syslog_year, origin, line_number) {
-            Some(event) => observer.event(event),
-            None => {
-                let mut event = Event::new(LogKind::Syslog, origin.clone(), line_number);
-                event.push("message", FieldValue::text(text));
-                observer.event(event);
+    for_each_line(
+        reader,
+        origin,
+        options.max_line_bytes,
+        observer,
+        |line_number, line, observer| {
+            let text = String::from_utf8_lossy(line);
+            let text = text.trim_end_matches(['\r', '\n']);
+            if text.trim().is_empty() {
+                return;
             }
-        }
-    }
-    Ok(())
+            match parse_line(text, options.syslog_year, origin, line_number) {
+                Some(event) => observer.event(event),
+                None => {
+                    let mut event = Event::new(LogKind::Syslog, origin.clone(), line_number);
+                    event.push("message", FieldValue::text(text));
+                    observer.event(event);
+                }
+            }
+        },
+    )
 }
 
 /// Parses one syslog line into an event.
