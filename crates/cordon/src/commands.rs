@@ -9,7 +9,7 @@ use cordon_store::{PgStore, SqliteStore};
 
 use crate::cli::{
     AuditCommand, Cli, Command, ConfigCommand, DecisionCommand, EvidenceCommand, GateCommand, Global, IncidentCommand,
-    MemberCommand, PlaybookCommand, RoleCommand, StepArgs, StepCommand,
+    MemberCommand, PersonArgs, PlaybookCommand, RoleCommand, StepArgs, StepCommand,
 };
 use crate::render;
 use crate::target::{GateRefused, Local, Remote, Target};
@@ -175,36 +175,24 @@ async fn execute(target: &impl Target, cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Role(command) => {
             let (who, event) = match command {
-                RoleCommand::Assign { who, role } => {
-                    let person = person(&who.person)?;
-                    (who, Event::RoleAssigned { person, role })
-                }
-                RoleCommand::Revoke { who, role } => {
-                    let person = person(&who.person)?;
-                    (who, Event::RoleRevoked { person, role })
-                }
-            };
+                RoleCommand::Assign { who, role } => with_person(who, |person| Event::RoleAssigned { person, role }),
+                RoleCommand::Revoke { who, role } => with_person(who, |person| Event::RoleRevoked { person, role }),
+            }?;
             act(target, &global, &who.incident.incident, event).await?;
         }
         Command::Member(command) => {
             let (who, event) = match command {
-                MemberCommand::Add(who) => {
-                    let person = person(&who.person)?;
-                    (who, Event::MemberAdded { person })
-                }
+                MemberCommand::Add(who) => with_person(who, |person| Event::MemberAdded { person }),
                 MemberCommand::Remove { who, reason } => {
-                    let person = person(&who.person)?;
-                    (who, Event::MemberRemoved { person, reason })
+                    with_person(who, |person| Event::MemberRemoved { person, reason })
                 }
                 MemberCommand::Exclude { who, reason } => {
-                    let person = person(&who.person)?;
-                    (who, Event::MemberExcluded { person, reason })
+                    with_person(who, |person| Event::MemberExcluded { person, reason })
                 }
                 MemberCommand::Reinstate { who, reason } => {
-                    let person = person(&who.person)?;
-                    (who, Event::MemberReinstated { person, reason })
+                    with_person(who, |person| Event::MemberReinstated { person, reason })
                 }
-            };
+            }?;
             act(target, &global, &who.incident.incident, event).await?;
         }
         Command::Journal(arg) => {
@@ -270,31 +258,25 @@ async fn act(target: &impl Target, global: &Global, reference: &str, event: Even
 
 fn step_event(command: StepCommand) -> (StepArgs, Event) {
     match command {
-        StepCommand::Start(args) => {
-            let step = StepId(args.step);
-            (args, Event::StepStarted { step })
-        }
-        StepCommand::Done { step: args, note } => {
-            let step = StepId(args.step);
-            (args, Event::StepCompleted { step, note })
-        }
-        StepCommand::Skip { step: args, reason } => {
-            let step = StepId(args.step);
-            (args, Event::StepSkipped { step, reason })
-        }
-        StepCommand::NotApplicable { step: args, reason } => {
-            let step = StepId(args.step);
-            (args, Event::StepNotApplicable { step, reason })
-        }
-        StepCommand::Validate { step: args, note } => {
-            let step = StepId(args.step);
-            (args, Event::StepValidated { step, note })
-        }
-        StepCommand::Reopen { step: args, reason } => {
-            let step = StepId(args.step);
-            (args, Event::StepReopened { step, reason })
-        }
+        StepCommand::Start(args) => on_step(args, |step| Event::StepStarted { step }),
+        StepCommand::Done { step, note } => on_step(step, |step| Event::StepCompleted { step, note }),
+        StepCommand::Skip { step, reason } => on_step(step, |step| Event::StepSkipped { step, reason }),
+        StepCommand::NotApplicable { step, reason } => on_step(step, |step| Event::StepNotApplicable { step, reason }),
+        StepCommand::Validate { step, note } => on_step(step, |step| Event::StepValidated { step, note }),
+        StepCommand::Reopen { step, reason } => on_step(step, |step| Event::StepReopened { step, reason }),
     }
+}
+
+/// The event about the step a command names.
+fn on_step(args: StepArgs, make: impl FnOnce(StepId) -> Event) -> (StepArgs, Event) {
+    let event = make(StepId(args.step));
+    (args, event)
+}
+
+/// The event about the person a command names, once the name is known to be valid.
+fn with_person(who: PersonArgs, make: impl FnOnce(Person) -> Event) -> anyhow::Result<(PersonArgs, Event)> {
+    let event = make(person(&who.person)?);
+    Ok((who, event))
 }
 
 /// The gate id when the step has exactly one, so `cordon gate override INC 3` suffices.
