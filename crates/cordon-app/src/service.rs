@@ -88,6 +88,13 @@ pub struct JournalLine {
     pub hash: Hash,
 }
 
+/// An incident the caller may see, with the journal it was folded from.
+struct Visible {
+    row: IncidentRow,
+    entries: Vec<Entry>,
+    incident: Incident,
+}
+
 /// The use cases over one store. Cheap to clone.
 #[derive(Clone)]
 pub struct Service<S> {
@@ -303,11 +310,23 @@ impl<S: Store> Service<S> {
     /// Finds the one incident `reference` names (id, id prefix of 4+ characters, or codename)
     /// among those `actor` may see.
     pub async fn resolve(&self, actor: &Person, reference: &str) -> Result<IncidentRow, AppError> {
+        Ok(self.find_visible(actor, reference).await?.row)
+    }
+
+    /// The incident's current state, if `actor` may see it.
+    pub async fn show(&self, actor: &Person, reference: &str) -> Result<Incident, AppError> {
+        Ok(self.find_visible(actor, reference).await?.incident)
+    }
+
+    /// Resolves `reference` among the incidents `actor` may see, keeping the journal that was
+    /// loaded and folded to decide it, so callers need not load it again.
+    async fn find_visible(&self, actor: &Person, reference: &str) -> Result<Visible, AppError> {
         let mut visible = Vec::new();
         for row in self.store.lookup(reference.trim()).await? {
             let entries = self.store.journal(&row.id).await?;
-            if fold(&row.id, &entries)?.visible_to(actor) {
-                visible.push(row);
+            let incident = fold(&row.id, &entries)?;
+            if incident.visible_to(actor) {
+                visible.push(Visible { row, entries, incident });
             }
         }
         match visible.len() {
@@ -317,15 +336,9 @@ impl<S: Store> Service<S> {
             1 => Ok(visible.remove(0)),
             _ => Err(AppError::Ambiguous {
                 reference: reference.to_owned(),
-                candidates: visible.iter().map(|row| row.id.to_string()).collect(),
+                candidates: visible.iter().map(|found| found.row.id.to_string()).collect(),
             }),
         }
-    }
-
-    /// The incident's current state, if `actor` may see it.
-    pub async fn show(&self, actor: &Person, reference: &str) -> Result<Incident, AppError> {
-        let id = self.resolve(actor, reference).await?.id;
-        fold(&id, &self.store.journal(&id).await?)
     }
 
     /// The incidents `actor` may see, most recent first.
@@ -339,9 +352,8 @@ impl<S: Store> Service<S> {
         actor: &Person,
         reference: &str,
     ) -> Result<(Vec<JournalLine>, Option<ChainBreak>), AppError> {
-        let id = self.resolve(actor, reference).await?.id;
-        let entries = self.store.journal(&id).await?;
-        let chain_break = journal::verify_chain(&id, &entries).err();
+        let Visible { row, entries, .. } = self.find_visible(actor, reference).await?;
+        let chain_break = journal::verify_chain(&row.id, &entries).err();
         let lines = entries
             .iter()
             .filter_map(|entry| {
