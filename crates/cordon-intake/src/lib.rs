@@ -6,11 +6,15 @@
 //! PagerDuty's own 400 answers (`'payload.summary' is missing or blank`). They never panic on
 //! hostile input; a property test feeds them arbitrary bytes.
 //!
-//! Parsing is separate from acting: the server stores a parsed event durably before it answers
-//! 202, then routes it to an alert and possibly an incident.
+//! Parsing is separate from acting: every format becomes a [`Signal`] (trigger, acknowledge or
+//! resolve one dedup key), which the server stores durably before it answers 202, then routes
+//! to an alert and possibly an incident with [`route`] and a service's [`Rule`]s.
 
 pub mod alertmanager;
 pub mod pagerduty;
+pub mod signal;
+
+pub use signal::{Mapping, Outcome, Rule, Signal, Test, route};
 
 /// Problems found in a payload, each naming the field.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! PagerDuty Events API v2 (`POST /v2/enqueue`): trigger, acknowledge and resolve.
 
 use cordon_domain::Timestamp;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{Invalid, object};
@@ -8,19 +9,43 @@ use crate::{Invalid, object};
 pub const MAX_DEDUP_KEY: usize = 255;
 pub const MAX_SUMMARY: usize = 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     Trigger,
     Acknowledge,
     Resolve,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Ordered from most to least urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     Critical,
     Error,
     Warning,
     Info,
+}
+
+impl Severity {
+    pub fn from_word(word: &str) -> Option<Severity> {
+        match word {
+            "critical" => Some(Severity::Critical),
+            "error" => Some(Severity::Error),
+            "warning" => Some(Severity::Warning),
+            "info" => Some(Severity::Info),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
 }
 
 /// A valid Events API v2 event.
@@ -124,10 +149,7 @@ fn parse_trigger(map: &Map<String, Value>, problems: &mut Vec<String>) -> Option
     }
     let source = required_text(payload, "source", "payload.", problems);
     let severity = match payload.get("severity").and_then(Value::as_str) {
-        Some("critical") => Some(Severity::Critical),
-        Some("error") => Some(Severity::Error),
-        Some("warning") => Some(Severity::Warning),
-        Some("info") => Some(Severity::Info),
+        Some(word) if Severity::from_word(word).is_some() => Severity::from_word(word),
         Some(other) => {
             problems.push(format!(
                 "'payload.severity' must be critical, error, warning or info, not {other:?}"

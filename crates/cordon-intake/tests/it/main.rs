@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use cordon_intake::{alertmanager, pagerduty};
+use cordon_intake::{Mapping, Outcome, Rule, Signal, Test, alertmanager, pagerduty, route};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -123,8 +123,126 @@ fn a_broken_alertmanager_body_names_each_alert_problem() {
     );
 }
 
+#[test]
+fn a_trigger_without_a_dedup_key_gets_the_generated_one_and_keeps_its_details() {
+    let body = json!({
+        "routing_key": KEY, "event_action": "trigger",
+        "payload": {"summary": "disk full", "source": "db-3", "severity": "warning", "group": "db",
+                    "custom_details": {"free": "0 B"}},
+    });
+    let signal = Signal::from_pagerduty(pagerduty::parse(body.to_string().as_bytes()).unwrap(), || {
+        "gen-1".into()
+    });
+    assert_eq!(signal.dedup_key, "gen-1");
+    assert_eq!(signal.group.as_deref(), Some("db"));
+    assert_eq!(signal.field("details.custom_details.free").as_deref(), Some("0 B"));
+    assert_eq!(signal.field("severity").as_deref(), Some("warning"));
+}
+
+#[test]
+fn each_alert_of_an_alertmanager_group_is_one_signal_keyed_by_fingerprint() {
+    let mut body = alertmanager_body("firing");
+    body["alerts"][0]["labels"]["severity"] = json!("page");
+    let group = alertmanager::parse(body.to_string().as_bytes()).unwrap();
+    let signals = Signal::from_alertmanager(&group);
+    assert_eq!(signals.len(), group.alerts.len());
+    assert_eq!(signals[0].dedup_key, group.alerts[0].fingerprint);
+    assert_eq!(signals[0].action, pagerduty::Action::Trigger);
+    assert_eq!(signals[0].severity, pagerduty::Severity::Critical);
+    let resolved = alertmanager::parse(alertmanager_body("resolved").to_string().as_bytes()).unwrap();
+    assert!(
+        Signal::from_alertmanager(&resolved)
+            .iter()
+            .all(|s| s.action == pagerduty::Action::Resolve)
+    );
+}
+
+#[test]
+fn a_mapping_reads_a_webhook_and_names_the_pointers_it_cannot_find() {
+    let mapping = Mapping {
+        dedup_key: "/id".into(),
+        summary: "/title".into(),
+        source: Some("/host".into()),
+        severity: Some("/level".into()),
+        action: Some("/state".into()),
+        group: None,
+    };
+    mapping.validate().unwrap();
+    let ok =
+        json!({"id": 42, "title": "WAF blocked 10k requests", "host": "edge-1", "level": "critical", "state": "open"});
+    let signal = mapping.apply(ok.to_string().as_bytes()).unwrap();
+    assert_eq!(
+        (signal.dedup_key.as_str(), signal.severity),
+        ("42", pagerduty::Severity::Critical)
+    );
+    let resolved = mapping
+        .apply(json!({"id": "42", "state": "closed"}).to_string().as_bytes())
+        .unwrap();
+    assert_eq!(resolved.action, pagerduty::Action::Resolve);
+    let err = mapping
+        .apply(json!({"title": "", "state": "maybe"}).to_string().as_bytes())
+        .unwrap_err();
+    assert_eq!(
+        err.problems,
+        [
+            "'/id' (dedup_key) is missing or not a string",
+            "'/state' (action) \"maybe\" is not trigger, acknowledge or resolve",
+        ]
+    );
+    let bad = Mapping {
+        summary: "title".into(),
+        ..mapping
+    };
+    assert!(bad.validate().unwrap_err().problems[0].contains("'summary'"));
+}
+
+#[test]
+fn routing_takes_the_first_matching_rule_and_never_lowers_a_security_service() {
+    let signal = Signal::from_pagerduty(
+        pagerduty::parse(
+            json!({"routing_key": KEY, "event_action": "trigger",
+                   "payload": {"summary": "Possible credential stuffing on /login", "source": "waf", "severity": "error"}})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap(),
+        || "k".into(),
+    );
+    let rules = vec![
+        Rule {
+            field: "summary".into(),
+            test: Test::ContainsAny(vec!["credential".into(), "exfil".into()]),
+            then: Outcome::Security,
+        },
+        Rule {
+            field: "severity".into(),
+            test: Test::Equals("error".into()),
+            then: Outcome::Incident,
+        },
+    ];
+    assert_eq!(route(&rules, Outcome::Alert, &signal), Outcome::Security);
+    assert_eq!(route(&rules[1..], Outcome::Alert, &signal), Outcome::Incident);
+    assert_eq!(route(&[], Outcome::Alert, &signal), Outcome::Alert);
+    let lower = [Rule {
+        field: "source".into(),
+        test: Test::Equals("WAF".into()),
+        then: Outcome::Alert,
+    }];
+    assert_eq!(route(&lower, Outcome::Security, &signal), Outcome::Security);
+    assert_eq!(route(&lower, Outcome::Incident, &signal), Outcome::Alert);
+    let parsed: Rule =
+        serde_json::from_value(json!({"field": "details.labels.team", "equals": "sec", "then": "security"})).unwrap();
+    assert_eq!(parsed.test, Test::Equals("sec".into()));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn a_mapping_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let mapping = Mapping { dedup_key: "/a".into(), summary: "/b/0".into(), source: None, severity: Some("/c".into()), action: Some("/d".into()), group: None };
+        let _ = mapping.apply(&bytes);
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
