@@ -14,6 +14,7 @@
 
 mod accounts;
 mod backend;
+mod paging;
 mod projection;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,10 @@ use cordon_domain::{Entry, Head, IncidentId, SignedCheckpoint};
 
 pub use accounts::{AccountStore, ApiToken, Session, User, UserUpdate};
 pub use backend::{PgStore, SqliteStore, redact_url};
+pub use paging::{
+    AlertRow, ContactRow, Definition, DefinitionKind, Delivery, Effect, EscalationRow, IntakeRow, IntegrationRow,
+    NewIntake, NewNotification, NotificationRow, PagingStore, ServiceRow,
+};
 pub use projection::{IncidentRow, Projection};
 
 /// The incident journals and the projections kept beside them.
@@ -72,9 +77,9 @@ pub trait CheckpointStore: Send + Sync {
 }
 
 /// Everything a store needs to be: both traits, cheap to clone and shareable across tasks.
-pub trait Store: JournalStore + CheckpointStore + AccountStore + Clone + 'static {}
+pub trait Store: JournalStore + CheckpointStore + AccountStore + PagingStore + Clone + 'static {}
 
-impl<T: JournalStore + CheckpointStore + AccountStore + Clone + 'static> Store for T {}
+impl<T: JournalStore + CheckpointStore + AccountStore + PagingStore + Clone + 'static> Store for T {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

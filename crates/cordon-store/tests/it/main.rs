@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backends;
+mod paging;
 mod suite;
 
 macro_rules! conformance {
@@ -44,4 +45,10 @@ conformance!(
     first_user_is_created_only_once,
     users_sessions_and_tokens_round_trip,
     totp_steps_are_used_once,
+    repeated_triggers_are_one_alert_until_resolved,
+    alerts_of_one_group_join_the_first_ones_incident,
+    an_escalation_step_pages_once_however_many_nodes_race,
+    a_notification_is_claimed_by_one_sender_until_its_lease_lapses,
+    acknowledging_stops_escalation_and_cancels_unsent_pages,
+    settings_keep_their_first_value,
 );

@@ -1,5 +1,7 @@
 //! The conformance tests themselves, generic over the store.
 
+pub use crate::paging::*;
+
 use cordon_domain::journal::{self, Checkpoint};
 use cordon_domain::{
     Codename, Entry, Event, Hash, Incident, IncidentId, Kind, Person, Playbook, Recorded, Role, Severity, SigningKey,
