@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cordon_domain::Timestamp;
 use cordon_store::{
-    AlertRow, Delivery, Effect, EscalationRow, IntakeRow, NewIntake, NewNotification, PagingStore, ServiceRow, Store,
+    AlertRow, Delivery, Effect, EscalationRow, IntakeRow, NewIntake, NewNotification, ServiceRow, Store,
 };
 
 fn at(millis: i64) -> Timestamp {
