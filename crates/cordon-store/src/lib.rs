@@ -26,7 +26,7 @@ pub use accounts::{AccountStore, ApiToken, Session, User, UserUpdate};
 pub use backend::{PgStore, SqliteStore, redact_url};
 pub use paging::{
     AlertRow, ContactRow, Definition, DefinitionKind, Delivery, Effect, EscalationRow, IntakeRow, IntegrationRow,
-    NewIntake, NewNotification, NotificationRow, PagingStore, ServiceRow,
+    Joined, NewIntake, NewNotification, NotificationRow, PagingStore, ServiceRow,
 };
 pub use projection::{IncidentRow, Projection};
 

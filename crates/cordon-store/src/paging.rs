@@ -179,6 +179,14 @@ pub struct NotificationRow {
     pub last_error: Option<String>,
 }
 
+/// The incident an open alert of the same group belongs to, and what that alert led to
+/// (`incident` or `security`): an alert joins only an incident of its own kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub incident_id: String,
+    pub outcome: String,
+}
+
 /// What processing decided for one intake event, given the open alert with its dedup key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -264,7 +272,7 @@ pub trait PagingStore: Send + Sync {
         decide: F,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send
     where
-        F: FnMut(&IntakeRow, Option<&AlertRow>, Option<&str>) -> Effect + Send;
+        F: FnMut(&IntakeRow, Option<&AlertRow>, Option<&Joined>) -> Effect + Send;
 
     fn alert(&self, id: &str) -> impl Future<Output = Result<Option<AlertRow>, StoreError>> + Send;
 
@@ -839,7 +847,7 @@ macro_rules! impl_paging_store {
 
             async fn process_intake<F>(&self, limit: u32, now: Timestamp, mut decide: F) -> Result<u32, StoreError>
             where
-                F: FnMut(&IntakeRow, Option<&AlertRow>, Option<&str>) -> Effect + Send,
+                F: FnMut(&IntakeRow, Option<&AlertRow>, Option<&Joined>) -> Effect + Send,
             {
                 let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
                 if !Exclusive::processing_lock(&mut *tx).await? {
@@ -870,9 +878,9 @@ macro_rules! impl_paging_store {
                     let group: Option<String> = serde_json::from_str::<serde_json::Value>(&intake.event.signal)
                         .ok()
                         .and_then(|signal| signal.get("group").and_then(|g| g.as_str()).map(str::to_owned));
-                    let joined: Option<String> = match (&open, group) {
+                    let joined = match (&open, group) {
                         (None, Some(group)) => sqlx::query(
-                            "SELECT incident_id FROM alerts WHERE service = $1 AND group_key = $2 \
+                            "SELECT incident_id, outcome FROM alerts WHERE service = $1 AND group_key = $2 \
                              AND status <> 'resolved' AND incident_id IS NOT NULL ORDER BY created_at LIMIT 1",
                         )
                         .bind(&intake.event.service)
@@ -880,12 +888,17 @@ macro_rules! impl_paging_store {
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(db("finding the group's incident"))?
-                        .map(|row| row.try_get("incident_id"))
+                        .map(|row| -> Result<Joined, sqlx::Error> {
+                            Ok(Joined {
+                                incident_id: row.try_get("incident_id")?,
+                                outcome: row.try_get("outcome")?,
+                            })
+                        })
                         .transpose()
                         .map_err(db("finding the group's incident"))?,
                         _ => None,
                     };
-                    match decide(intake, open.as_ref(), joined.as_deref()) {
+                    match decide(intake, open.as_ref(), joined.as_ref()) {
                         Effect::Ignore => {}
                         Effect::Open { alert, escalation } => {
                             Self::insert_alert(&mut *tx, &alert).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cordon_domain::Timestamp;
 use cordon_store::{
-    AlertRow, Delivery, Effect, EscalationRow, IntakeRow, NewIntake, NewNotification, ServiceRow, Store,
+    AlertRow, Delivery, Effect, EscalationRow, IntakeRow, Joined, NewIntake, NewNotification, ServiceRow, Store,
 };
 
 fn at(millis: i64) -> Timestamp {
@@ -37,7 +37,7 @@ fn intake(action: &str, dedup: &str, group: Option<&str>) -> NewIntake {
 }
 
 /// The decision processing makes in the application, reduced to what the store must honour.
-fn decide(intake: &IntakeRow, open: Option<&AlertRow>, joined: Option<&str>) -> Effect {
+fn decide(intake: &IntakeRow, open: Option<&AlertRow>, joined: Option<&Joined>) -> Effect {
     match (intake.event.action.as_str(), open) {
         ("trigger", Some(_)) => Effect::Repeat,
         ("trigger", None) => {
@@ -54,7 +54,7 @@ fn decide(intake: &IntakeRow, open: Option<&AlertRow>, joined: Option<&str>) -> 
                     source: "x".into(),
                     details: "{}".into(),
                     group_key: Some("g".into()),
-                    incident_id: Some(joined.map_or_else(|| format!("inc-{id}"), str::to_owned)),
+                    incident_id: Some(joined.map_or_else(|| format!("inc-{id}"), |j| j.incident_id.clone())),
                     incident_pending: false,
                     event_count: 1,
                     first_seq: intake.seq,
