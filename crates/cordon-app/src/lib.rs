@@ -11,6 +11,7 @@
 
 mod data_dir;
 mod evidence;
+pub mod paging;
 mod service;
 
 pub use data_dir::{DataDir, DataDirError};

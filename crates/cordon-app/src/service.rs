@@ -130,6 +130,19 @@ impl<S: Store> Service<S> {
     /// Declares an incident. Security incidents get a fresh codename, unique among open
     /// incidents and unrelated to the title.
     pub async fn declare(&self, actor: &Person, request: DeclareRequest, now: Timestamp) -> Result<Incident, AppError> {
+        let id = IncidentId::new(uuid::Uuid::new_v4().to_string());
+        self.declare_as(actor, request, id, now).await
+    }
+
+    /// Declares an incident under an id chosen beforehand, so that a caller that may crash and
+    /// retry (the alert pipeline) declares it at most once.
+    pub async fn declare_as(
+        &self,
+        actor: &Person,
+        request: DeclareRequest,
+        id: IncidentId,
+        now: Timestamp,
+    ) -> Result<Incident, AppError> {
         if request.title.trim().is_empty() {
             return Err(AppError::EmptyTitle);
         }
@@ -145,7 +158,6 @@ impl<S: Store> Service<S> {
                 Kind::Security => Some(self.fresh_codename().await?),
                 Kind::Operational => None,
             };
-            let id = IncidentId::new(uuid::Uuid::new_v4().to_string());
             let event = Event::Declared {
                 kind: request.kind,
                 title: request.title.trim().to_owned(),

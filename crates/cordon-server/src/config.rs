@@ -38,6 +38,17 @@ max_body_bytes = 1048576
 
 # "text" for people, "json" for log pipelines.
 log_format = "text"
+
+# Mail for notifications. Without it, email contact methods fail and are shown as failed;
+# webhook and Slack contact methods work regardless.
+# [smtp]
+# host = "smtp.example.com"
+# port = 587
+# from = "Cordon <cordon@example.com>"
+# security = "starttls"        # starttls (required), starttls-opportunistic, tls, none
+# username = "cordon"
+# password is read from CORDON_SMTP_PASSWORD, never from this file
+# ca_file = "/etc/cordon/relay-ca.pem"   # extra CA certificates to trust for the relay
 "#;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +61,46 @@ pub struct ServerConfig {
     pub session_hours: u32,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// The mail relay for notifications. The password comes from `CORDON_SMTP_PASSWORD` only, so
+/// it is never in a file someone might share; `Debug` leaves it out.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    pub from: String,
+    #[serde(default = "default_smtp_security")]
+    pub security: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(skip)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_security() -> String {
+    "starttls".to_owned()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +131,7 @@ struct FileConfig {
     session_hours: Option<u32>,
     max_body_bytes: Option<usize>,
     log_format: Option<String>,
+    smtp: Option<SmtpSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +242,26 @@ impl ServerConfig {
                 }
             },
         };
+        let smtp = match parsed.smtp {
+            Some(mut smtp) => {
+                if !matches!(
+                    smtp.security.as_str(),
+                    "starttls" | "starttls-opportunistic" | "tls" | "none"
+                ) {
+                    return Err(ConfigError::Invalid {
+                        key: "smtp.security",
+                        origin: file_origin,
+                        problem: format!(
+                            "{:?} is not starttls, starttls-opportunistic, tls or none",
+                            smtp.security
+                        ),
+                    });
+                }
+                smtp.password = env("CORDON_SMTP_PASSWORD");
+                Some(smtp)
+            }
+            None => None,
+        };
         Ok(ServerConfig {
             listen,
             metrics_listen,
@@ -199,7 +271,29 @@ impl ServerConfig {
             session_hours,
             max_body_bytes,
             log_format,
+            smtp,
         })
+    }
+
+    /// How notifications are sent: the mail relay, if one is configured.
+    pub fn notifier(&self) -> cordon_notify::NotifierConfig {
+        let smtp = self.smtp.as_ref().map(|settings| {
+            let mut smtp = cordon_notify::SmtpConfig::new(&settings.host, settings.port, &settings.from);
+            smtp.security = match settings.security.as_str() {
+                "starttls-opportunistic" => cordon_notify::SmtpSecurity::StarttlsOpportunistic,
+                "tls" => cordon_notify::SmtpSecurity::ImplicitTls,
+                "none" => cordon_notify::SmtpSecurity::Plaintext,
+                _ => cordon_notify::SmtpSecurity::StarttlsRequired,
+            };
+            smtp.username = settings.username.clone();
+            smtp.password = settings.password.clone().map(cordon_notify::Secret::new);
+            smtp.extra_ca_pem = settings.ca_file.clone();
+            smtp
+        });
+        cordon_notify::NotifierConfig {
+            smtp,
+            ..cordon_notify::NotifierConfig::default()
+        }
     }
 
     pub fn secure_cookies(&self) -> bool {

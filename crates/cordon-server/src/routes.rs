@@ -78,6 +78,8 @@ pub(crate) fn route<S>(
 pub fn table<S: Store>() -> Vec<Route<S>> {
     let mut routes = api_table();
     routes.extend(crate::evidence_api::routes());
+    routes.extend(crate::intake_api::routes());
+    routes.extend(crate::paging_api::routes());
     routes.extend(crate::web::routes());
     routes
 }

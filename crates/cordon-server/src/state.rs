@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use cordon_app::Service;
+use cordon_app::paging::Paging;
 use cordon_auth::throttle::{Throttle, ThrottleConfig};
 use cordon_store::Store;
 use sha2::{Digest, Sha256};
@@ -24,6 +25,7 @@ impl<S> Clone for AppState<S> {
 
 struct Inner<S> {
     service: Service<S>,
+    paging: Paging<S>,
     store: S,
     config: ServerConfig,
     csrf_key: [u8; 32],
@@ -41,6 +43,7 @@ impl<S: Store> AppState<S> {
         hasher.update(secret_seed);
         AppState {
             inner: Arc::new(Inner {
+                paging: Paging::new(service.clone(), &config.public_url),
                 service,
                 store,
                 config,
@@ -54,6 +57,11 @@ impl<S: Store> AppState<S> {
 
     pub fn service(&self) -> &Service<S> {
         &self.inner.service
+    }
+
+    /// Alert intake, on-call and notifications.
+    pub fn paging(&self) -> &Paging<S> {
+        &self.inner.paging
     }
 
     pub fn store(&self) -> &S {

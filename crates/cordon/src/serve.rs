@@ -71,9 +71,12 @@ async fn serve<S: Store>(store: S, data_dir: DataDir, config: ServerConfig) -> a
             token.expose()
         );
     }
+    let notifier = cordon_notify::Notifier::new(state.config().notifier()).context("cannot set up notifications")?;
+    let engine = state.paging().start(notifier).await?;
     tracing::info!(listen = %public_url, "cordon serving");
     eprintln!("cordon serving on {public_url}");
     cordon_server::serve(state, listener, metrics_listener, shutdown_signal()).await?;
+    engine.stop();
     tracing::info!("cordon stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@
 //! **Architecture invariant:** a page about a security incident answers a non-member exactly
 //! as for a missing incident: the same 404 page, byte for byte ([`extract::not_found`]).
 
+mod alerts;
 mod evidence;
 mod extract;
 mod room;
@@ -184,6 +185,41 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             IncidentWrite,
             "Web UI: act on an incident (form)",
             post(act::<S>),
+        ),
+        page(
+            Method::GET,
+            "/alerts",
+            SignedIn,
+            "Web UI: the alerts you may see",
+            get(alerts::list::<S>),
+        ),
+        page(
+            Method::GET,
+            "/alerts/{alert}",
+            SignedIn,
+            "Web UI: one alert and who it paged when",
+            get(alerts::show::<S>),
+        ),
+        page(
+            Method::POST,
+            "/alerts/{alert}/status",
+            Responder,
+            "Web UI: acknowledge or resolve an alert (form)",
+            post(alerts::set_status::<S>),
+        ),
+        page(
+            Method::GET,
+            "/page/{token}",
+            Public,
+            "Web UI: the confirmation behind a notification's signed acknowledge or resolve link",
+            get(alerts::link_confirm::<S>),
+        ),
+        page(
+            Method::POST,
+            "/page/{token}",
+            Public,
+            "Web UI: acknowledge or resolve through a notification's signed link (form)",
+            post(alerts::link_act::<S>),
         ),
         page(
             Method::GET,
@@ -583,9 +619,11 @@ async fn render_room<S: Store>(
     let person = user.principal.person();
     let incident = state.service().show(person, reference).await?;
     let (journal, chain_break) = state.service().journal(person, incident.id.as_str()).await?;
+    let alerts = state.paging().incident_paging(person, incident.id.as_str()).await?;
     Ok(room::page(&room::Room {
         user,
         incident: &incident,
+        alerts: &alerts,
         journal: &journal,
         chain_break: chain_break.as_ref(),
         refusal,

@@ -3,6 +3,7 @@
 //! form posting one event to `/incidents/{incident}/events`, so the room works without script.
 
 use cordon_app::JournalLine;
+use cordon_app::paging::AlertView;
 use cordon_domain::journal::ChainBreak;
 use cordon_domain::{Incident, Kind, Person, Role, Severity, Status, StepStatus};
 use maud::{Markup, html};
@@ -14,6 +15,8 @@ use crate::web::view::{self, Viewer, csrf, time};
 pub struct Room<'a> {
     pub user: &'a WebUser,
     pub incident: &'a Incident,
+    /// The alerts that opened or joined the incident, with who they paged when.
+    pub alerts: &'a [AlertView],
     pub journal: &'a [JournalLine],
     pub chain_break: Option<&'a ChainBreak>,
     /// A refusal from the last action, shown at the top.
@@ -77,7 +80,7 @@ pub fn page(room: &Room<'_>) -> Markup {
             nav.toc aria-label="Sections of this incident" {
                 a href="#board" { "Steps" } " · " a href="#people" { "People" } " · "
                 a href="#decisions" { "Decisions and status" } " · " a href="#evidence" { "Evidence" } " · "
-                a href="#journal" { "Journal" }
+                a href="#alerts" { "Alerts and pages" } " · " a href="#journal" { "Journal" }
             }
             @if acts && incident.commander().is_none() {
                 div.notice role="status" {
@@ -95,6 +98,7 @@ pub fn page(room: &Room<'_>) -> Markup {
             (people(&ctx))
             (decisions(&ctx))
             (evidence(&ctx))
+            (alerts(room.alerts))
             (journal(&ctx))
         },
     )
@@ -490,6 +494,29 @@ fn evidence(ctx: &Ctx<'_>) -> Markup {
                     label for="evidence-file" { "File (disk or memory image, logs, screenshot)" }
                     input #evidence-file type="file" name="file" required;
                     button.primary type="submit" { "Upload evidence" }
+                }
+            }
+        }
+    }
+}
+
+/// The alerts behind the incident and every page they caused: who, which level, when.
+fn alerts(alerts: &[AlertView]) -> Markup {
+    html! {
+        section #alerts aria-labelledby="alerts-title" {
+            h2 #alerts-title { "Alerts and pages" }
+            @if alerts.is_empty() {
+                p { "Declared by hand: no alert opened this incident." }
+            }
+            @for view in alerts {
+                article.alert-item {
+                    h3 { a href={ "/alerts/" (view.alert.id) } { (view.alert.summary) } }
+                    p {
+                        (view.alert.service) " · " (view.alert.severity) " · " (view.alert.status)
+                        " · received " (time(view.alert.received_at))
+                        @if view.alert.event_count > 1 { " · " (view.alert.event_count) " events" }
+                    }
+                    (crate::web::alerts::pages_table(&view.pages))
                 }
             }
         }

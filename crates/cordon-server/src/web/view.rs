@@ -35,6 +35,7 @@ pub fn layout(title: &str, viewer: &Viewer<'_>, body: Markup) -> Markup {
                         nav aria-label="Main" {
                             ul {
                                 li { a href="/incidents" { "Incidents" } }
+                                li { a href="/alerts" { "Alerts" } }
                                 @if user.may_write() {
                                     li { a href="/incidents/new" { "Declare" } }
                                 }
