@@ -213,9 +213,11 @@ impl<S: Store> Paging<S> {
         }
     }
 
-    /// Starts the group-commit writer. Each transaction takes every event queued while the
-    /// previous one was syncing, so a burst costs one disk sync per batch, not per event.
-    pub(crate) fn start_writer(&self) -> tokio::task::JoinHandle<()> {
+    /// Starts the group-commit writer, without which [`Paging::accept`] answers that events
+    /// cannot be stored. Each transaction takes every event queued while the previous one was
+    /// syncing, so a burst costs one disk sync per batch, not per event. The writer ends when
+    /// this `Paging` and its clones are dropped.
+    pub fn start_writer(&self) -> tokio::task::JoinHandle<()> {
         let (sender, mut receiver) = mpsc::channel::<Queued>(QUEUE_DEPTH);
         if let Ok(mut queue) = self.intake.queue.write() {
             *queue = Some(sender);

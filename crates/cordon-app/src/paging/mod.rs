@@ -137,9 +137,9 @@ pub struct NewIntegration {
 }
 
 /// Rate limit for a new integration unless told otherwise: PagerDuty's 120 events a minute
-/// per key would throttle an alert storm Cordon can absorb, so the default is higher.
+/// per key would throttle an alert storm Cordon can absorb, so the default is higher. The
+/// bucket holds ten seconds' worth (1,000 events at the default).
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 6_000;
-pub const DEFAULT_BURST: u32 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PagingError {
@@ -273,7 +273,8 @@ impl<S: Store> Paging<S> {
                 .transpose()
                 .map_err(|err| PagingError::Invalid(err.to_string()))?,
             rate_per_minute: rate,
-            burst: DEFAULT_BURST.max(rate / 60),
+            // Ten seconds' worth of events may arrive at once.
+            burst: (rate / 6).max(1),
             created_at: now,
         };
         self.store().add_integration(&row).await?;

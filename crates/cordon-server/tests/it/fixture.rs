@@ -2,7 +2,9 @@
 //! through the router (no sockets).
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -83,6 +85,30 @@ pub struct Caller {
     pub csrf: Option<String>,
     pub bearer: Option<String>,
     pub own_token_id: Option<String>,
+    /// A contact method of the caller's own.
+    pub own_contact_id: Option<String>,
+}
+
+/// Runs the paging pipeline once, as the background engine would at `now`: process intake,
+/// open incidents, escalate what is due, send what is due.
+pub type Pump = Arc<dyn Fn(Timestamp) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// What the fixture sets up for paging.
+#[derive(Default)]
+pub struct PagingFixture {
+    /// An operational alert of service `db` (triggered; pages alice).
+    pub alert: String,
+    /// An alert of the security-sensitive service `secops`, in a security incident whose only
+    /// members are the system and alice (paged).
+    pub security_alert: String,
+    pub security_incident: String,
+    /// The PagerDuty integration key of `db`, and its integration id.
+    pub db_key: String,
+    pub integration: String,
+    /// The Alertmanager and webhook integration keys of `db`, and the webhook's secret.
+    pub alertmanager_key: String,
+    pub webhook_key: String,
+    pub webhook_secret: String,
 }
 
 pub struct Fixture {
@@ -94,6 +120,8 @@ pub struct Fixture {
     pub operational: String,
     pub callers: HashMap<Who, Caller>,
     pub setup_token: Option<String>,
+    pub paging: PagingFixture,
+    pub pump: Pump,
     _dir: tempfile::TempDir,
 }
 
@@ -145,12 +173,15 @@ impl Fixture {
         let service = Service::new(store.clone(), data_dir).unwrap();
         let config = ServerConfig::load(None, |_| None, Overrides::default()).unwrap();
         let state = AppState::new(service.clone(), store.clone(), config, &seed);
+        // Intake answers only once the writer stores; the rest of the pipeline is pumped by hand.
+        state.paging().start_writer();
         let mut callers = HashMap::new();
         let mut fixture_incident = String::new();
         let mut evidence = String::new();
         let mut codename = String::new();
         let mut operational = String::new();
         let mut setup_token = None;
+        let mut paging = PagingFixture::default();
         if with_users {
             let accounts = [
                 (Who::Admin, "root", GlobalRole::Admin),
@@ -237,8 +268,10 @@ impl Fixture {
                     csrf: None,
                     bearer: Some(expired.expose().to_owned()),
                     own_token_id: None,
+                    own_contact_id: None,
                 },
             );
+            paging = paging_fixture(&state, &mut callers, now).await;
         } else {
             let (token, digest) = secret::mint(TokenKind::Setup).unwrap();
             state.set_setup_digest(Some(digest));
@@ -251,8 +284,14 @@ impl Fixture {
                 csrf: None,
                 bearer: None,
                 own_token_id: None,
+                own_contact_id: None,
             },
         );
+        let pumped = state.clone();
+        let pump: Pump = Arc::new(move |now| {
+            let state = pumped.clone();
+            Box::pin(async move { pump_once(&state, now).await })
+        });
         Fixture {
             app: cordon_server::router(state),
             incident: fixture_incident,
@@ -261,6 +300,8 @@ impl Fixture {
             operational,
             callers,
             setup_token,
+            paging,
+            pump,
             _dir: dir,
         }
     }
@@ -354,6 +395,128 @@ async fn session_for<S: Store>(store: &S, state: &AppState<S>, name: &str) -> Ca
         csrf: Some(cordon_auth::csrf::token(state.csrf_key(), &digest)),
         bearer: None,
         own_token_id: Some(own.id),
+        own_contact_id: None,
+    }
+}
+
+async fn pump_once<S: Store>(state: &AppState<S>, now: Timestamp) {
+    let paging = state.paging();
+    paging.process_pending().await.unwrap();
+    paging.open_incidents().await.unwrap();
+    paging.escalate_due(now).await.unwrap();
+    let notifier = cordon_notify::Notifier::new(cordon_notify::NotifierConfig::default()).unwrap();
+    let signer = paging.link_signer().await.unwrap();
+    paging.dispatch_due(&notifier, &signer, now).await.unwrap();
+}
+
+/// Services `db` (operational, pages alice through policy `dba` and schedule `primary`) and
+/// `secops` (security-sensitive, same policy), their integrations, a contact method per
+/// caller, and one alert of each service, processed and paged.
+async fn paging_fixture<S: Store>(
+    state: &AppState<S>,
+    callers: &mut HashMap<Who, Caller>,
+    now: Timestamp,
+) -> PagingFixture {
+    use cordon_app::paging::{IntegrationKind, ServiceSpec};
+    use serde_json::json;
+    let paging = state.paging();
+    let schedule = serde_json::from_value(json!({
+        "name": "primary", "time_zone": "Europe/Berlin",
+        "layers": [{"name": "week", "participants": ["alice"], "start_date": "2026-01-05", "handoff": "09:00",
+                    "shift": {"unit": "weeks", "count": 1}}],
+        "overrides": [],
+    }))
+    .unwrap();
+    paging.put_schedule(schedule, now).await.unwrap();
+    let policy = serde_json::from_value(json!({
+        "name": "dba",
+        "levels": [{"targets": [{"kind": "schedule", "name": "primary"}], "timeout_minutes": 5},
+                   {"targets": [{"kind": "person", "name": "bob"}]}],
+    }))
+    .unwrap();
+    paging.put_policy(policy, now).await.unwrap();
+    for (name, security) in [("db", false), ("secops", true)] {
+        let spec = ServiceSpec {
+            name: name.into(),
+            description: String::new(),
+            escalation_policy: Some("dba".into()),
+            security,
+            default_outcome: None,
+            rules: vec![],
+        };
+        paging.put_service(spec, now).await.unwrap();
+    }
+    for (who, caller) in callers.iter_mut() {
+        let name = match who {
+            Who::Admin => "root",
+            Who::Responder => "rita",
+            Who::Viewer => "vera",
+            Who::Member => "alice",
+            Who::NonMember => "bob",
+            Who::Excluded => "mallory",
+            _ => continue,
+        };
+        let channel =
+            serde_json::from_value(json!({"kind": "email", "address": format!("{name}@example.com")})).unwrap();
+        let contact = paging.add_contact(&person(name), channel, now).await.unwrap();
+        caller.own_contact_id = Some(contact.id);
+    }
+    let db = paging
+        .add_integration("db", IntegrationKind::PagerDuty, None, None, now)
+        .await
+        .unwrap();
+    let am = paging
+        .add_integration("db", IntegrationKind::Alertmanager, None, None, now)
+        .await
+        .unwrap();
+    let mapping = serde_json::from_value(json!({"dedup_key": "/id", "summary": "/title"})).unwrap();
+    let hook = paging
+        .add_integration("db", IntegrationKind::Webhook, Some(mapping), None, now)
+        .await
+        .unwrap();
+    let sec = paging
+        .add_integration("secops", IntegrationKind::PagerDuty, None, None, now)
+        .await
+        .unwrap();
+    let signal = |summary: &str| cordon_intake::Signal {
+        action: cordon_intake::pagerduty::Action::Trigger,
+        dedup_key: format!("fixture-{summary}"),
+        summary: summary.into(),
+        source: "db-3".into(),
+        severity: cordon_intake::pagerduty::Severity::Critical,
+        group: None,
+        occurred_at: None,
+        details: json!({}),
+    };
+    let intake = |integration: &cordon_store::IntegrationRow, summary: &str| cordon_store::NewIntake {
+        received_at: now,
+        integration: integration.id.clone(),
+        service: integration.service.clone(),
+        action: "trigger".into(),
+        dedup_key: format!("fixture-{summary}"),
+        signal: serde_json::to_string(&signal(summary)).unwrap(),
+    };
+    state
+        .store()
+        .insert_intake(&[
+            intake(&db.row, "replica lag 30s"),
+            intake(&sec.row, "beacon to 203.0.113.9"),
+        ])
+        .await
+        .unwrap();
+    pump_once(state, now).await;
+    let alerts = state.store().alerts(false, 10).await.unwrap();
+    let find = |service: &str| alerts.iter().find(|a| a.service == service).unwrap().clone();
+    let security = find("secops");
+    PagingFixture {
+        alert: find("db").id,
+        security_alert: security.id,
+        security_incident: security.incident_id.unwrap(),
+        db_key: db.key.expose().to_owned(),
+        integration: db.row.id,
+        alertmanager_key: am.key.expose().to_owned(),
+        webhook_key: hook.key.expose().to_owned(),
+        webhook_secret: hook.secret.unwrap().expose().to_owned(),
     }
 }
 

@@ -9,6 +9,7 @@ mod browser;
 mod evidence;
 mod fixture;
 mod matrix;
+mod paging;
 mod web;
 
 /// Instantiates each listed async test for both backends.
@@ -54,4 +55,11 @@ on_both_backends!(
     web::pages_carry_the_strict_csp_and_unknown_addresses_get_the_404_page,
     web::break_glass_shows_a_banner_and_people_forms_work,
     web::an_account_that_must_enrol_a_second_factor_is_sent_to_enrol,
+    paging::pagerduty_events_are_answered_as_pagerduty_does_and_deduplicated,
+    paging::a_key_over_its_rate_gets_429_with_retry_after,
+    paging::alertmanager_groups_fire_and_resolve_by_fingerprint,
+    paging::generic_webhooks_need_a_valid_signature_and_their_mapping,
+    paging::security_alerts_exist_only_for_their_incidents_members,
+    paging::escalation_follows_the_clock_and_stops_when_acknowledged,
+    paging::a_webhook_page_carries_signed_links_that_act_only_after_confirmation,
 );

@@ -77,6 +77,8 @@ fn sample_form(path: &str, fixture: &Fixture) -> Option<Vec<(&'static str, Strin
             ("incident", fixture.incident.clone()),
             ("reason", "counsel asked for a legal hold review".into()),
         ],
+        "/alerts/{alert}/status" => vec![("action", "acknowledge".into())],
+        "/page/{token}" => vec![],
         "/admin/users" => vec![
             ("name", "newcomer".into()),
             ("role", "viewer".into()),
@@ -143,6 +145,21 @@ fn sample_body(method: &Method, path: &str) -> Option<Option<Value>> {
         ("POST", "/api/v1/incidents/{incident}/break-glass") => {
             Some(json!({"reason": "counsel asked for a legal hold review"}))
         }
+        // Intake authenticates by integration key, not by caller: without one, a 400.
+        ("POST", "/v2/enqueue" | "/api/v1/intake/alertmanager" | "/api/v1/intake/webhook") => Some(json!({})),
+        ("PUT", "/api/v1/services/{service}") => Some(json!({"description": "databases"})),
+        ("POST", "/api/v1/services/{service}/integrations") => Some(json!({"kind": "pagerduty"})),
+        ("PUT", "/api/v1/escalation-policies/{policy}") => {
+            Some(json!({"levels": [{"targets": [{"kind": "person", "name": "alice"}]}]}))
+        }
+        ("PUT", "/api/v1/schedules/{schedule}") => Some(json!({
+            "time_zone": "UTC",
+            "layers": [{"name": "day", "participants": ["alice"], "start_date": "2026-01-01", "handoff": "08:00",
+                        "shift": {"unit": "days", "count": 1}}],
+            "overrides": [],
+        })),
+        ("POST", "/api/v1/contacts") => Some(json!({"channel": {"kind": "email", "address": "me@example.com"}})),
+        ("POST", "/api/v1/alerts/{alert}/acknowledge" | "/api/v1/alerts/{alert}/resolve") => None,
         _ => return None,
     };
     Some(body)
@@ -153,11 +170,26 @@ fn concrete_path(template: &str, fixture: &Fixture, who: Who) -> String {
         .own_token_id
         .clone()
         .unwrap_or_else(|| "no-token".into());
+    let own_contact = fixture.callers[&who]
+        .own_contact_id
+        .clone()
+        .unwrap_or_else(|| "no-contact".into());
+    let token = if template.starts_with("/page/") {
+        "not-a-link"
+    } else {
+        own_token.as_str()
+    };
     template
         .replace("{incident}", &fixture.incident)
         .replace("{sha256}", &fixture.evidence)
         .replace("{user}", "rita")
-        .replace("{token}", &own_token)
+        .replace("{token}", token)
+        .replace("{service}", "db")
+        .replace("{integration}", &fixture.paging.integration)
+        .replace("{policy}", "dba")
+        .replace("{schedule}", "primary")
+        .replace("{contact}", &own_contact)
+        .replace("{alert}", &fixture.paging.alert)
 }
 
 pub async fn every_route_answers_every_caller_as_its_policy_says(backend: Backend) {
@@ -250,5 +282,6 @@ pub async fn a_non_member_cannot_tell_a_hidden_incident_from_a_missing_one(backe
     let members_list = fixture
         .call(Who::Member, Method::GET, "/api/v1/incidents?kind=security", None)
         .await;
-    assert_eq!(members_list.json["total"], json!(1));
+    // Hers, and the one the fixture's security alert opened, where she was paged.
+    assert_eq!(members_list.json["total"], json!(2));
 }
