@@ -79,6 +79,134 @@ pub enum Command {
     Playbook(PlaybookCommand),
     /// Hunt through logs offline with Sigma rules and indicators (exit 0 none, 1 found, 2 error).
     Hunt(crate::hunt::HuntArgs),
+    /// Services that raise alerts, with their escalation policy and routing rules (needs --server).
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Intake endpoints bound to a service: PagerDuty Events v2, Alertmanager, signed webhooks.
+    #[command(subcommand)]
+    Integration(IntegrationCommand),
+    /// Escalation policies: who is paged, level by level, until someone acknowledges.
+    #[command(subcommand)]
+    Policy(DefinitionCommand),
+    /// On-call schedules: rotation layers and overrides.
+    #[command(subcommand)]
+    Schedule(DefinitionCommand),
+    /// Who a schedule has on call now, or at --at.
+    Oncall(OncallArgs),
+    /// How Cordon reaches you: email, signed webhook, Slack-compatible webhook.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// Alerts: list, show who was paged, acknowledge, resolve.
+    #[command(subcommand)]
+    Alert(AlertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    List,
+    /// Create or replace a service.
+    Put {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// The escalation policy that pages for this service's alerts.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Security-sensitive: every alert opens or joins a restricted, codenamed incident.
+        #[arg(long)]
+        security: bool,
+        /// What an alert leads to when no rule matches: alert, incident or security.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Routing rules, a JSON or TOML file: a list of {field, equals|contains|contains_any, then}.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationCommand {
+    List,
+    /// Add an integration; its key (and a webhook's signing secret) is shown only now.
+    Add {
+        service: String,
+        /// pagerduty, alertmanager or webhook.
+        #[arg(long)]
+        kind: String,
+        /// For webhooks: a JSON or TOML file of JSON Pointers (dedup_key, summary, source, severity, action, group).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Events a minute before the key is answered 429.
+        #[arg(long)]
+        rate_per_minute: Option<u32>,
+    },
+    Remove {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DefinitionCommand {
+    List,
+    /// Create or replace one from a JSON or TOML file (its `name` names it).
+    Put {
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OncallArgs {
+    pub schedule: String,
+    /// An RFC 3339 time, e.g. 2026-03-29T01:30:00Z [default: now].
+    #[arg(long)]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactCommand {
+    List {
+        /// Administrators: someone else's.
+        #[arg(long)]
+        person: Option<String>,
+    },
+    Add {
+        #[arg(long, group = "channel")]
+        email: Option<String>,
+        /// A URL receiving signed JSON (X-Cordon-Signature, HMAC-SHA256 under --secret).
+        #[arg(long, group = "channel", requires = "secret")]
+        webhook: Option<String>,
+        #[arg(long)]
+        secret: Option<String>,
+        /// A Slack-compatible incoming webhook URL.
+        #[arg(long, group = "channel")]
+        slack: Option<String>,
+        /// Administrators: for someone else.
+        #[arg(long)]
+        person: Option<String>,
+    },
+    Remove {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    List {
+        /// Only alerts not resolved.
+        #[arg(long)]
+        open: bool,
+    },
+    /// One alert and who it paged when.
+    Show {
+        id: String,
+    },
+    /// Stop an alert's escalation.
+    Ack {
+        id: String,
+    },
+    Resolve {
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

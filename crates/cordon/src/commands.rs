@@ -35,6 +35,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
+    if crate::paging::handles(&cli.command) {
+        return crate::paging::run(&cli.global, cli.command);
+    }
     if let (Some(_), Command::Evidence(_)) = (&cli.global.server, &cli.command) {
         bail!("evidence commands work on the local data directory for now; run them on the server's host");
     }
@@ -226,7 +229,17 @@ async fn execute(target: &impl Target, cli: Cli) -> anyhow::Result<ExitCode> {
             None => println!("no checkpoint yet: nothing has been recorded"),
         },
         Command::Playbook(command) => return playbook(&command),
-        Command::Serve(_) | Command::Config(_) | Command::Hunt(_) | Command::Evidence(_) => {}
+        Command::Serve(_)
+        | Command::Config(_)
+        | Command::Hunt(_)
+        | Command::Evidence(_)
+        | Command::Service(_)
+        | Command::Integration(_)
+        | Command::Policy(_)
+        | Command::Schedule(_)
+        | Command::Oncall(_)
+        | Command::Contact(_)
+        | Command::Alert(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }

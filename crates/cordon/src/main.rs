@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod evidence;
 mod hunt;
+mod paging;
 mod render;
 mod serve;
 mod target;

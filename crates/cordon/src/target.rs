@@ -142,7 +142,7 @@ impl Remote {
         })
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let request = self
             .agent
@@ -324,7 +324,7 @@ fn toml_of(playbook: &cordon_domain::Playbook) -> anyhow::Result<String> {
 }
 
 /// Percent-encodes one path segment (ids and codenames are plain, but be safe).
-fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {
