@@ -300,7 +300,7 @@ pub(crate) async fn first_admin<S: Store>(
     name: &str,
     password: String,
 ) -> Result<User, ApiError> {
-    let person = parse_person(name)?;
+    let person = account_name(name)?;
     let password_hash = hash_password(password).await?;
     if !state.take_setup(&secret::digest(token)) {
         return Err(ApiError::forbidden(
@@ -681,7 +681,7 @@ pub(crate) async fn create_account<S: Store>(
     totp_required: bool,
 ) -> Result<User, ApiError> {
     principal.require_admin()?;
-    let person = parse_person(name)?;
+    let person = account_name(name)?;
     let mut user = new_user(person, role, hash_password(password).await?);
     user.totp_required = totp_required;
     state.store().create_user(&user).await?;
@@ -970,6 +970,20 @@ async fn hash_password(password: String) -> Result<String, ApiError> {
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string()))
+}
+
+/// A name for a new account. The name the alert pipeline acts under in journals is taken, so
+/// that nobody can sign in as the author of the incidents it declares.
+fn account_name(name: &str) -> Result<Person, ApiError> {
+    let person = parse_person(name)?;
+    if person.as_str() == cordon_app::paging::SYSTEM_ACTOR {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("{name:?} is reserved for Cordon itself"),
+        ));
+    }
+    Ok(person)
 }
 
 fn new_user(name: Person, role: GlobalRole, password_hash: String) -> User {

@@ -352,6 +352,16 @@ pub async fn security_alerts_exist_only_for_their_incidents_members(backend: Bac
         )
         .await;
     assert!(web_room.text.contains("Alerts and pages") && web_room.text.contains("beacon to 203.0.113.9"));
+    // Nobody can become the author of the incidents the pipeline declares.
+    let impostor = fixture
+        .call(
+            Who::Admin,
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"name": "cordon", "role": "admin", "password": "a long password indeed"})),
+        )
+        .await;
+    assert_eq!(impostor.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", impostor.text);
 }
 
 pub async fn escalation_follows_the_clock_and_stops_when_acknowledged(backend: Backend) {
