@@ -318,8 +318,13 @@ pub trait PagingStore: Send + Sync {
         lease_millis: i64,
     ) -> impl Future<Output = Result<Vec<NotificationRow>, StoreError>> + Send;
 
-    /// How many messages were sent to `person` since `since`.
-    fn sent_since(&self, person: &str, since: Timestamp) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// How many messages were sent to `person` through `contact` since `since`.
+    fn sent_since(
+        &self,
+        person: &str,
+        contact: Option<&str>,
+        since: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     fn finish_notification(&self, id: i64, delivery: &Delivery) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -357,12 +362,19 @@ const NOTIFICATION_COLUMNS: &str = "id, alert_id, incident_id, person, contact_i
 
 /// Backend differences the shared SQL needs.
 trait Exclusive {
+    /// Starts a transaction that will write. SQLite must take its write lock at the start:
+    /// a transaction that reads first and writes later fails at once (not after the busy
+    /// timeout) when another connection committed in between.
+    const BEGIN_WRITE: &'static str;
+
     /// Takes the cluster-wide intake processing lock for this transaction, if the backend has
     /// several writers; `false` when another node holds it.
     async fn processing_lock(conn: &mut Self) -> Result<bool, StoreError>;
 }
 
 impl Exclusive for sqlx::SqliteConnection {
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
     async fn processing_lock(_: &mut Self) -> Result<bool, StoreError> {
         // One process owns an SQLite file; its write lock already serializes transactions.
         Ok(true)
@@ -370,6 +382,8 @@ impl Exclusive for sqlx::SqliteConnection {
 }
 
 impl Exclusive for sqlx::PgConnection {
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
     async fn processing_lock(conn: &mut Self) -> Result<bool, StoreError> {
         // An arbitrary constant naming "intake processing" among advisory locks.
         let row = sqlx::query("SELECT pg_try_advisory_xact_lock(7402716063) AS locked")
@@ -849,7 +863,8 @@ macro_rules! impl_paging_store {
             where
                 F: FnMut(&IntakeRow, Option<&AlertRow>, Option<&Joined>) -> Effect + Send,
             {
-                let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+                let begin = <<$db as sqlx::Database>::Connection as Exclusive>::BEGIN_WRITE;
+                let mut tx = self.pool.begin_with(begin).await.map_err(db("starting a transaction"))?;
                 if !Exclusive::processing_lock(&mut *tx).await? {
                     return Ok(0);
                 }
@@ -1100,12 +1115,14 @@ macro_rules! impl_paging_store {
                 Ok(claimed)
             }
 
-            async fn sent_since(&self, person: &str, since: Timestamp) -> Result<u64, StoreError> {
+            async fn sent_since(&self, person: &str, contact: Option<&str>, since: Timestamp) -> Result<u64, StoreError> {
                 let row = sqlx::query(
-                    "SELECT count(*) AS n FROM notifications WHERE person = $1 AND status = 'sent' AND sent_at >= $2",
+                    "SELECT count(*) AS n FROM notifications WHERE person = $1 AND status = 'sent' AND sent_at >= $2 \
+                     AND contact_id IS NOT DISTINCT FROM $3",
                 )
                 .bind(person)
                 .bind(since.unix_millis())
+                .bind(contact)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(db("counting sent notifications"))?;

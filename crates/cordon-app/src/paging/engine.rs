@@ -236,6 +236,9 @@ impl<S: Store> Paging<S> {
         let people = policy
             .recipients(level, now, &directory.schedules)
             .map_err(|err| PagingError::Stored(err.to_string()))?;
+        if people.is_empty() {
+            tracing::warn!(alert = %alert.id, policy = %timer.policy, level = timer.level + 1, "nobody to page at this level");
+        }
         let disclosure = self.disclosure(&alert, &people).await?;
         let page = serde_json::to_string(&disclosure).map_err(|err| PagingError::Stored(err.to_string()))?;
         let mut notifications = Vec::new();
@@ -331,8 +334,10 @@ impl<S: Store> Paging<S> {
     }
 
     /// Sends what is due, one message per person and contact method: several pages for the
-    /// same destination go out as one bundle, and a person paged too often in the last minute
-    /// waits, so that a storm arrives as a few bundles instead of hundreds of messages.
+    /// same destination go out as one bundle, and a destination that got too many messages in
+    /// the last minute waits, so that a storm arrives as a few bundles instead of hundreds of
+    /// messages. Destinations are served concurrently, so one slow mail relay delays nobody
+    /// else's webhook.
     pub async fn dispatch_due(
         &self,
         notifier: &Notifier,
@@ -347,37 +352,61 @@ impl<S: Store> Paging<S> {
                 .or_default()
                 .push(row);
         }
-        let mut sent = 0;
+        let mut sends = tokio::task::JoinSet::new();
         for ((person, contact), rows) in groups {
-            let since = Timestamp::from_unix_millis(now.unix_millis() - THROTTLE_WINDOW_MILLIS);
-            if self.store().sent_since(&person, since).await? >= THROTTLE_MESSAGES {
-                let at = Timestamp::from_unix_millis(now.unix_millis() + THROTTLE_WINDOW_MILLIS / 3);
-                for row in &rows {
-                    self.store()
-                        .finish_notification(row.id, &Delivery::Deferred { at })
-                        .await?;
-                }
-                continue;
-            }
-            let outcome = self
-                .send_group(notifier, signer, &person, contact.as_deref(), &rows, now)
-                .await;
-            for (index, row) in rows.iter().enumerate() {
-                let delivery = match (&outcome, index) {
-                    (Ok(()), 0) => Delivery::Sent { at: now },
-                    (Ok(()), _) => Delivery::Bundled {
-                        at: now,
-                        into: rows[0].id,
-                    },
-                    (Err(err), _) => failure(err, row.attempts, now),
-                };
-                self.store().finish_notification(row.id, &delivery).await?;
-            }
-            if outcome.is_ok() {
-                sent += 1;
+            let (paging, notifier, signer) = (self.clone(), notifier.clone(), signer.clone());
+            sends.spawn(async move {
+                paging
+                    .dispatch_group(&notifier, &signer, &person, contact.as_deref(), &rows, now)
+                    .await
+            });
+        }
+        let mut sent = 0;
+        while let Some(joined) = sends.join_next().await {
+            match joined {
+                Ok(Ok(true)) => sent += 1,
+                Ok(Ok(false)) => {}
+                Ok(Err(err)) => return Err(err),
+                Err(err) => return Err(PagingError::Stored(format!("a sender task failed: {err}"))),
             }
         }
         Ok(sent)
+    }
+
+    /// Sends one destination's pages as one message, or defers them; records the outcome of
+    /// every row. Returns whether a message went out.
+    async fn dispatch_group(
+        &self,
+        notifier: &Notifier,
+        signer: &LinkSigner,
+        person: &str,
+        contact: Option<&str>,
+        rows: &[NotificationRow],
+        now: Timestamp,
+    ) -> Result<bool, PagingError> {
+        let since = Timestamp::from_unix_millis(now.unix_millis() - THROTTLE_WINDOW_MILLIS);
+        if self.store().sent_since(person, contact, since).await? >= THROTTLE_MESSAGES {
+            let at = Timestamp::from_unix_millis(now.unix_millis() + THROTTLE_WINDOW_MILLIS / 3);
+            for row in rows {
+                self.store()
+                    .finish_notification(row.id, &Delivery::Deferred { at })
+                    .await?;
+            }
+            return Ok(false);
+        }
+        let outcome = self.send_group(notifier, signer, person, contact, rows, now).await;
+        for (index, row) in rows.iter().enumerate() {
+            let delivery = match (&outcome, index) {
+                (Ok(()), 0) => Delivery::Sent { at: now },
+                (Ok(()), _) => Delivery::Bundled {
+                    at: now,
+                    into: rows[0].id,
+                },
+                (Err(err), _) => failure(err, row.attempts, now),
+            };
+            self.store().finish_notification(row.id, &delivery).await?;
+        }
+        Ok(outcome.is_ok())
     }
 
     async fn send_group(

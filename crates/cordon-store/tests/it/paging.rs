@@ -225,7 +225,13 @@ pub async fn a_notification_is_claimed_by_one_sender_until_its_lease_lapses<S: S
         )
         .await
         .unwrap();
-    assert_eq!(store.sent_since(&again[0].new.person, at(60_000)).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .sent_since(&again[0].new.person, Some("c"), at(60_000))
+            .await
+            .unwrap(),
+        1
+    );
     let rows = store.notifications_of_alert(&step.alert_id).await.unwrap();
     let missing = rows.iter().find(|row| row.new.person == "nobody").unwrap();
     assert_eq!(
