@@ -62,4 +62,5 @@ on_both_backends!(
     paging::security_alerts_exist_only_for_their_incidents_members,
     paging::escalation_follows_the_clock_and_stops_when_acknowledged,
     paging::a_webhook_page_carries_signed_links_that_act_only_after_confirmation,
+    paging::a_storm_reaches_a_person_as_a_few_bundles,
 );

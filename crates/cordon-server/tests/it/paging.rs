@@ -573,3 +573,83 @@ pub async fn a_webhook_page_carries_signed_links_that_act_only_after_confirmatio
         .await;
     assert_eq!(refused.status, StatusCode::GONE);
 }
+
+pub async fn a_storm_reaches_a_person_as_a_few_bundles(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let (url, received) = receiver().await;
+    let body = json!({"person": "alice", "channel": {"kind": "webhook", "url": url, "secret": "s"}});
+    assert_eq!(
+        fixture
+            .call(Who::Admin, Method::POST, "/api/v1/contacts", Some(body))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    // Twelve alerts at once: one message that lists them, and one acknowledge link for all
+    // that it lists.
+    for n in 0..12 {
+        let reply = enqueue(
+            &fixture,
+            trigger(
+                &fixture.paging.db_key,
+                Some(&format!("storm-{n}")),
+                &format!("node {n} down"),
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+    }
+    settle(&fixture).await;
+    let messages = received.lock().unwrap().clone();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let message: Value = serde_json::from_str(&messages[0].1).unwrap();
+    assert!(
+        message["subject"].as_str().unwrap().contains("12 alerts for you"),
+        "{message:#}"
+    );
+    assert!(message["text"].as_str().unwrap().contains("and 2 more"), "{message:#}");
+    let mut all = Vec::new();
+    for n in 0..12 {
+        all.extend(page_statuses(&fixture, &format!("storm-{n}")).await);
+    }
+    all.sort();
+    assert_eq!(all.iter().filter(|s| *s == "sent").count(), 1, "{all:?}");
+    assert_eq!(all.iter().filter(|s| *s == "bundled").count(), 11, "{all:?}");
+
+    // Two more single alerts go out at once; the next waits, because three messages reached
+    // this destination within the minute.
+    for n in 12..15 {
+        enqueue(
+            &fixture,
+            trigger(
+                &fixture.paging.db_key,
+                Some(&format!("storm-{n}")),
+                &format!("node {n} down"),
+            ),
+        )
+        .await;
+        settle(&fixture).await;
+    }
+    assert_eq!(received.lock().unwrap().len(), 3);
+    assert_eq!(page_statuses(&fixture, "storm-14").await, ["pending"]);
+    // A minute later it goes out.
+    (fixture.pump)(Timestamp::from_unix_millis(now().unix_millis() + 61_000)).await;
+    assert_eq!(received.lock().unwrap().len(), 4);
+    assert_eq!(page_statuses(&fixture, "storm-14").await, ["sent"]);
+}
+
+/// The statuses of an alert's webhook pages (leaving out the email pages, which fail here for
+/// want of a mail relay).
+async fn page_statuses(fixture: &Fixture, dedup: &str) -> Vec<String> {
+    let alert = &alert_by_key(fixture, dedup).await[0];
+    let path = format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap());
+    let view = fixture.call(Who::Member, Method::GET, &path, None).await;
+    view.json["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["error"] != "cannot send email: no smtp relay is configured")
+        .map(|p| p["status"].as_str().unwrap().to_owned())
+        .collect()
+}
