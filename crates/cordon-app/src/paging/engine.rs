@@ -4,6 +4,7 @@
 //! PostgreSQL database never do the same step twice (see `cordon_store::PagingStore`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,9 +57,31 @@ impl Engine {
     }
 }
 
-struct Wake {
-    escalate: Notify,
-    dispatch: Notify,
+/// Runs `work` whenever `woken_by` fires, and every [`POLL`] regardless; when it did something,
+/// wakes the next stage. A failure is logged and the work tried again at the next turn: every
+/// stage's input is still in the database.
+fn stage<F, Fut>(name: &'static str, woken_by: Arc<Notify>, next: Option<Arc<Notify>>, mut work: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<u32, PagingError>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = woken_by.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+            match work().await {
+                Ok(0) => {}
+                Ok(_) => {
+                    if let Some(next) = &next {
+                        next.notify_one();
+                    }
+                }
+                Err(err) => tracing::error!(error = %err, stage = name, "paging stage failed; it runs again shortly"),
+            }
+        }
+    })
 }
 
 impl<S: Store> Paging<S> {
@@ -73,61 +96,35 @@ impl<S: Store> Paging<S> {
         Ok(LinkSigner::new(key))
     }
 
-    /// Starts the writer and the four stages.
+    /// Starts the writer and the stages: processing (with incident opening), escalation and
+    /// dispatch, each woken by the one before it.
     pub async fn start(&self, notifier: Notifier) -> Result<Engine, PagingError> {
         let signer = self.link_signer().await?;
-        let wake = Arc::new(Wake {
-            escalate: Notify::new(),
-            dispatch: Notify::new(),
+        let escalate = Arc::new(Notify::new());
+        let dispatch = Arc::new(Notify::new());
+        let paging = self.clone();
+        let processing = stage(
+            "processing",
+            Arc::clone(&self.intake.stored),
+            Some(Arc::clone(&escalate)),
+            move || {
+                let paging = paging.clone();
+                async move { Ok(paging.process_pending().await? + paging.open_incidents().await?) }
+            },
+        );
+        let paging = self.clone();
+        let escalation = stage("escalation", escalate, Some(Arc::clone(&dispatch)), move || {
+            let paging = paging.clone();
+            async move { paging.escalate_due(now()).await }
         });
-        let mut tasks = vec![self.start_writer()];
-        let (paging, woken) = (self.clone(), Arc::clone(&wake));
-        let stored = Arc::clone(&self.intake.stored);
-        tasks.push(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = stored.notified() => {}
-                    () = tokio::time::sleep(POLL) => {}
-                }
-                match paging.process_pending().await {
-                    Ok(0) => {}
-                    Ok(_) => woken.escalate.notify_one(),
-                    Err(err) => tracing::error!(error = %err, "alert processing failed; retrying"),
-                }
-                match paging.open_incidents().await {
-                    Ok(0) => {}
-                    Ok(_) => woken.escalate.notify_one(),
-                    Err(err) => tracing::error!(error = %err, "opening incidents for alerts failed; retrying"),
-                }
-            }
-        }));
-        let (paging, woken) = (self.clone(), Arc::clone(&wake));
-        tasks.push(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = woken.escalate.notified() => {}
-                    () = tokio::time::sleep(POLL) => {}
-                }
-                match paging.escalate_due(now()).await {
-                    Ok(0) => {}
-                    Ok(_) => woken.dispatch.notify_one(),
-                    Err(err) => tracing::error!(error = %err, "escalation failed; retrying"),
-                }
-            }
-        }));
-        let (paging, woken) = (self.clone(), Arc::clone(&wake));
-        tasks.push(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = woken.dispatch.notified() => {}
-                    () = tokio::time::sleep(POLL) => {}
-                }
-                if let Err(err) = paging.dispatch_due(&notifier, &signer, now()).await {
-                    tracing::error!(error = %err, "sending notifications failed; retrying");
-                }
-            }
-        }));
-        Ok(Engine { tasks })
+        let paging = self.clone();
+        let sending = stage("dispatch", dispatch, None, move || {
+            let (paging, notifier, signer) = (paging.clone(), notifier.clone(), signer.clone());
+            async move { paging.dispatch_due(&notifier, &signer, now()).await }
+        });
+        Ok(Engine {
+            tasks: vec![self.start_writer(), processing, escalation, sending],
+        })
     }
 
     async fn directory(&self) -> Result<Directory, PagingError> {
