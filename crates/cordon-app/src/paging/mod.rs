@@ -99,7 +99,8 @@ impl PagingService {
     }
 }
 
-pub(crate) fn outcome_word(outcome: Outcome) -> &'static str {
+/// The word an outcome is stored and shown as.
+pub fn outcome_word(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Alert => "alert",
         Outcome::Incident => "incident",

@@ -270,3 +270,63 @@ pub async fn link_act<S: Store>(
     };
     Ok(ok(link_page("Done", html! { (view::notice(&done)) })).into_response())
 }
+
+/// Who is on call now for every schedule, and which policy pages for which service.
+pub async fn on_call<S: Store>(State(state): State<AppState<S>>, user: WebUser) -> Result<Response, WebError> {
+    user.require_read()?;
+    let paging = state.paging();
+    let now = cordon_app::now();
+    let mut schedules = Vec::new();
+    for schedule in paging.schedules().await? {
+        let shift = schedule.on_call(now).ok().flatten();
+        schedules.push((schedule.name, shift));
+    }
+    let services = paging.services().await?;
+    Ok(ok(view::layout(
+        "On call",
+        &Viewer::Signed(&user),
+        html! {
+            h1 { "On call" }
+            h2 { "Now" }
+            @if schedules.is_empty() {
+                p { "No schedules yet. An administrator defines them with " code { "cordon schedule put" } "." }
+            } @else {
+                table.list {
+                    thead { tr { th { "Schedule" } th { "On call" } th { "Until" } th { "Layer" } } }
+                    tbody {
+                        @for (name, shift) in &schedules {
+                            tr {
+                                td { (name) }
+                                @if let Some(shift) = shift {
+                                    td { strong { (shift.person.as_str()) } }
+                                    td { (time(shift.end)) }
+                                    td { @if let Some(layer) = &shift.layer { (layer) } @else { "override" } }
+                                } @else {
+                                    td colspan="3" { "nobody" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Services" }
+            @if services.is_empty() {
+                p { "No services yet." }
+            } @else {
+                table.list {
+                    thead { tr { th { "Service" } th { "Escalation policy" } th { "Alerts lead to" } } }
+                    tbody {
+                        @for service in &services {
+                            tr {
+                                td { (service.spec.name) }
+                                td { @if let Some(policy) = &service.spec.escalation_policy { (policy) } @else { "none: nobody is paged" } }
+                                td { (cordon_app::paging::outcome_word(service.default_outcome()))
+                                     @if !service.spec.rules.is_empty() { " (" (service.spec.rules.len()) " routing rules)" } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )))
+}

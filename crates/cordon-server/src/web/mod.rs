@@ -195,6 +195,13 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
         ),
         page(
             Method::GET,
+            "/oncall",
+            SignedIn,
+            "Web UI: who is on call now, and which policy pages for which service",
+            get(alerts::on_call::<S>),
+        ),
+        page(
+            Method::GET,
             "/alerts/{alert}",
             SignedIn,
             "Web UI: one alert and who it paged when",

@@ -36,6 +36,7 @@ pub fn layout(title: &str, viewer: &Viewer<'_>, body: Markup) -> Markup {
                             ul {
                                 li { a href="/incidents" { "Incidents" } }
                                 li { a href="/alerts" { "Alerts" } }
+                                li { a href="/oncall" { "On call" } }
                                 @if user.may_write() {
                                     li { a href="/incidents/new" { "Declare" } }
                                 }

@@ -63,4 +63,5 @@ on_both_backends!(
     paging::escalation_follows_the_clock_and_stops_when_acknowledged,
     paging::a_webhook_page_carries_signed_links_that_act_only_after_confirmation,
     paging::a_storm_reaches_a_person_as_a_few_bundles,
+    paging::the_on_call_page_and_api_name_who_is_on_call,
 );

@@ -653,3 +653,47 @@ async fn page_statuses(fixture: &Fixture, dedup: &str) -> Vec<String> {
         .map(|p| p["status"].as_str().unwrap().to_owned())
         .collect()
 }
+
+pub async fn the_on_call_page_and_api_name_who_is_on_call(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let page = fixture.call(Who::Viewer, Method::GET, "/oncall", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("<strong>alice</strong>"), "{}", page.text);
+    assert!(
+        page.text.contains("secops") && page.text.contains("security"),
+        "{}",
+        page.text
+    );
+    // Across the spring-forward night in Berlin, the weekly 09:00 hand-off stays at 09:00 local.
+    let at = "/api/v1/schedules/primary/on-call?at=2026-03-29T01:30:00Z";
+    let answer = fixture.call(Who::Viewer, Method::GET, at, None).await;
+    assert_eq!(answer.json["person"], "alice");
+    assert_eq!(answer.json["shift_start"], "2026-03-23T08:00:00.000Z");
+    assert_eq!(answer.json["shift_end"], "2026-03-30T07:00:00.000Z");
+    let bad = fixture
+        .call(
+            Who::Viewer,
+            Method::GET,
+            "/api/v1/schedules/primary/on-call?at=tomorrow",
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains("RFC 3339"), "{}", bad.text);
+    let unknown = fixture
+        .call(Who::Viewer, Method::GET, "/api/v1/schedules/nope/on-call", None)
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    // A policy naming a schedule that does not exist is refused, naming it.
+    let policy = json!({"levels": [{"targets": [{"kind": "schedule", "name": "ghost"}]}]});
+    let refused = fixture
+        .call(Who::Admin, Method::PUT, "/api/v1/escalation-policies/p2", Some(policy))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text.contains("ghost"), "{}", refused.text);
+    let zone = json!({"time_zone": "Mars/Olympus", "layers": [], "overrides": []});
+    let refused = fixture
+        .call(Who::Admin, Method::PUT, "/api/v1/schedules/mars", Some(zone))
+        .await;
+    assert!(refused.text.contains("Mars/Olympus"), "{}", refused.text);
+}
