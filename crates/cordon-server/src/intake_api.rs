@@ -174,7 +174,11 @@ async fn generic_webhook<S: Store>(State(state): State<AppState<S>>, headers: He
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let secret = Secret::new(integration.secret.clone().unwrap_or_default());
+    // Every webhook integration gets a secret when it is created; without one, nothing is
+    // accepted (an empty key would let anyone sign).
+    let Some(secret) = integration.secret.clone().filter(|s| !s.is_empty()).map(Secret::new) else {
+        return refused(&IntakeError::BadSignature);
+    };
     let now = cordon_app::now();
     if verify_webhook_signature(&secret, signature, &body, now.unix_millis() / 1000, SIGNATURE_TOLERANCE).is_err() {
         return refused(&IntakeError::BadSignature);
