@@ -40,6 +40,8 @@ pub enum AppError {
     Contended { incident: IncidentId },
     #[error("the title must not be empty")]
     EmptyTitle,
+    #[error("incident {id} is already declared")]
+    AlreadyDeclared { id: IncidentId },
     #[error("a {playbook} playbook cannot run a {kind} incident")]
     PlaybookKind { playbook: Kind, kind: Kind },
     #[error("no codename is free; close old incidents first")]
@@ -172,8 +174,14 @@ impl<S: Store> Service<S> {
                     self.checkpoint(now).await?;
                     return Ok(incident);
                 }
-                // Another declaration took the codename between our check and our insert.
-                Err(StoreError::CodenameTaken { .. }) => continue,
+                // Another declaration took the codename between our check and our insert, or
+                // another node declared this very id (the alert pipeline on several nodes).
+                Err(StoreError::CodenameTaken { .. }) => {
+                    if !self.store.journal(&id).await?.is_empty() {
+                        return Err(AppError::AlreadyDeclared { id });
+                    }
+                    continue;
+                }
                 Err(err) => return Err(err.into()),
             }
         }

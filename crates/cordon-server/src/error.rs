@@ -98,6 +98,7 @@ impl From<AppError> for ApiError {
         match err {
             AppError::NotFound { .. } => ApiError::not_found(),
             AppError::Ambiguous { .. } => ApiError::new(StatusCode::CONFLICT, "ambiguous", err.to_string()),
+            AppError::AlreadyDeclared { .. } => ApiError::new(StatusCode::CONFLICT, "exists", err.to_string()),
             AppError::Refused(refusal) => refusal_error(refusal),
             AppError::EmptyTitle | AppError::PlaybookKind { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string())

@@ -188,7 +188,8 @@ impl<S: Store> Paging<S> {
                     playbook: None,
                 };
                 match self.incidents().declare_as(&system, request, id.clone(), now()).await {
-                    Ok(_) => {}
+                    // Another node was quicker: the incident exists, which is all we need.
+                    Ok(_) | Err(AppError::AlreadyDeclared { .. }) => {}
                     Err(AppError::Store(err)) => return Err(err.into()),
                     Err(err) => return Err(PagingError::Invalid(format!("cannot declare incident {id}: {err}"))),
                 }

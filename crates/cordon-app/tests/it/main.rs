@@ -1,5 +1,7 @@
-//! Use-case tests of `cordon-app` on a real SQLite store: evidence share links.
+//! Use-case tests of `cordon-app` on a real SQLite store: evidence share links, and the paging
+//! pipeline across restarts and racing processes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod paging;
 mod share;
