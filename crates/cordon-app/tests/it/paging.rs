@@ -104,7 +104,8 @@ async fn racing_processes_declare_an_alerts_incident_once() {
     first.process_pending().await.unwrap();
     let nodes = [first, node(dir.path()).await, node(dir.path()).await];
     let mut racers = Vec::new();
-    for paging in nodes.iter().cloned() {
+    for paging in &nodes {
+        let paging = paging.clone();
         racers.push(tokio::spawn(async move { paging.open_incidents().await.unwrap() }));
     }
     for racer in racers {
