@@ -20,7 +20,7 @@ const MAX_BATCH: usize = 4_096;
 /// How many requests may wait for the writer before new ones are told to retry.
 const QUEUE_DEPTH: usize = 16_384;
 
-/// How often a key unknown to this process makes it re-read the integrations, at most.
+/// How long this process trusts its copy of the integrations.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,14 +114,17 @@ impl Intake {
         }
     }
 
-    fn cached(&self, digest: &str) -> Option<Option<Arc<IntegrationRow>>> {
+    /// The integration with this key digest from the cache, if the cache is fresh and has it.
+    /// A stale cache or an unknown key means reading the integrations again, so that a key
+    /// removed on another node stops working here within [`RELOAD_INTERVAL`], and a key added
+    /// there works here at once.
+    fn cached(&self, digest: &str) -> Option<Arc<IntegrationRow>> {
         let cache = self.integrations.read().ok()?;
         let (loaded, map) = cache.as_ref()?;
-        match map.get(digest) {
-            Some(found) => Some(Some(Arc::clone(found))),
-            None if loaded.elapsed() < RELOAD_INTERVAL => Some(None),
-            None => None,
+        if loaded.elapsed() >= RELOAD_INTERVAL {
+            return None;
         }
+        map.get(digest).cloned()
     }
 
     fn take_token(&self, integration: &IntegrationRow) -> Result<(), IntakeError> {
@@ -147,7 +150,7 @@ impl<S: Store> Paging<S> {
     pub async fn integration(&self, key: &str, kind: IntegrationKind) -> Result<Arc<IntegrationRow>, IntakeError> {
         let digest = key_digest(key);
         let found = match self.intake.cached(&digest) {
-            Some(found) => found,
+            Some(found) => Some(found),
             None => {
                 let rows = self
                     .store()

@@ -132,3 +132,40 @@ async fn racing_processes_declare_an_alerts_incident_once() {
         .await;
     assert!(matches!(again, Err(AppError::AlreadyDeclared { .. })), "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_added_on_one_node_works_on_another_at_once_and_a_removed_one_stops_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = cordon_app::now();
+    let (a, b) = (node(dir.path()).await, node(dir.path()).await);
+    configure(&a, now).await;
+    // b has looked keys up before, so it has a cache to be stale.
+    assert!(
+        b.integration("0123456789abcdef0123456789abcdef", IntegrationKind::PagerDuty)
+            .await
+            .is_err()
+    );
+    let added = a
+        .add_integration("idp", IntegrationKind::PagerDuty, None, None, now)
+        .await
+        .unwrap();
+    let found = b
+        .integration(added.key.expose(), IntegrationKind::PagerDuty)
+        .await
+        .unwrap();
+    assert_eq!(found.id, added.row.id);
+    assert!(
+        b.integration(added.key.expose(), IntegrationKind::Alertmanager)
+            .await
+            .is_err(),
+        "kind matters"
+    );
+    a.remove_integration(&added.row.id).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert!(
+        b.integration(added.key.expose(), IntegrationKind::PagerDuty)
+            .await
+            .is_err(),
+        "a removed key stops working on every node"
+    );
+}
