@@ -64,4 +64,5 @@ on_both_backends!(
     paging::a_webhook_page_carries_signed_links_that_act_only_after_confirmation,
     paging::a_storm_reaches_a_person_as_a_few_bundles,
     paging::the_on_call_page_and_api_name_who_is_on_call,
+    paging::a_security_rule_turns_an_ordinary_alert_into_a_security_incident_for_the_security_on_call,
 );

@@ -697,3 +697,75 @@ pub async fn the_on_call_page_and_api_name_who_is_on_call(backend: Backend) {
         .await;
     assert!(refused.text.contains("Mars/Olympus"), "{}", refused.text);
 }
+
+pub async fn a_security_rule_turns_an_ordinary_alert_into_a_security_incident_for_the_security_on_call(
+    backend: Backend,
+) {
+    let fixture = Fixture::new(&backend, true).await;
+    let policy = json!({"levels": [{"targets": [{"kind": "person", "name": "rita"}]}]});
+    let saved = fixture
+        .call(
+            Who::Admin,
+            Method::PUT,
+            "/api/v1/escalation-policies/security",
+            Some(policy),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    let service = json!({"escalation_policy": "dba", "rules": [{"field": "summary", "contains_any": ["exfil", "credential"], "then": "security"}]});
+    let saved = fixture
+        .call(Who::Admin, Method::PUT, "/api/v1/services/db", Some(service))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    enqueue(
+        &fixture,
+        trigger(
+            &fixture.paging.db_key,
+            Some("exfil-1"),
+            "possible exfil of payroll to 198.51.100.7",
+        ),
+    )
+    .await;
+    enqueue(
+        &fixture,
+        trigger(&fixture.paging.db_key, Some("cpu-1"), "cpu 97% on db-7"),
+    )
+    .await;
+    settle(&fixture).await;
+
+    // The security on-call (rita) was paged and made a member; the service's own on-call
+    // (alice) was not, and does not see it.
+    let rita = fixture.call(Who::Responder, Method::GET, "/api/v1/alerts", None).await;
+    let security: Vec<&Value> = rita.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["dedup_key"] == "exfil-1")
+        .collect();
+    assert_eq!(security.len(), 1, "{}", rita.text);
+    assert_eq!(security[0]["outcome"], "security");
+    let id = security[0]["id"].as_str().unwrap();
+    let view = fixture
+        .call(Who::Responder, Method::GET, &format!("/api/v1/alerts/{id}"), None)
+        .await;
+    assert_eq!(view.json["pages"][0]["person"], "rita");
+    let incident = fixture
+        .call(
+            Who::Responder,
+            Method::GET,
+            &format!("/api/v1/incidents/{}", security[0]["incident"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (incident.json["kind"].clone(), incident.status),
+        (json!("security"), StatusCode::OK)
+    );
+    let alice = fixture
+        .call(Who::Member, Method::GET, &format!("/api/v1/alerts/{id}"), None)
+        .await;
+    assert_eq!(alice.status, StatusCode::NOT_FOUND);
+    // The ordinary alert stays ordinary and pages the service's own policy.
+    let cpu = &alert_by_key(&fixture, "cpu-1").await[0];
+    assert_eq!((&cpu["outcome"], &cpu["incident"]), (&json!("alert"), &Value::Null));
+}
