@@ -4,10 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use cordon_domain::Timestamp;
-
 use crate::digest::Sha256Digest;
-use crate::item::Tlp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
@@ -135,34 +132,9 @@ pub enum EvidenceError {
         source: io::Error,
     },
 
-    /// The operating system could not supply random bytes for a share token.
-    #[error("cannot draw random bytes for a share token: {reason}")]
+    /// The operating system could not supply random bytes for an upload id.
+    #[error("cannot draw random bytes for an upload id: {reason}")]
     Randomness { reason: String },
-
-    #[error("{tlp} evidence cannot be shared outside the incident's members")]
-    TlpForbidsSharing { tlp: Tlp },
-
-    #[error("a share link must expire after it is created (created {created_at}, expires {expires_at})")]
-    ShareExpiryNotAfterCreation {
-        created_at: Timestamp,
-        expires_at: Timestamp,
-    },
-
-    #[error("this share link expired at {expired_at}")]
-    ShareExpired { expired_at: Timestamp },
-
-    #[error("this single-use share link was already used at {used_at}")]
-    ShareAlreadyUsed { used_at: Timestamp },
-
-    #[error("this share link is for evidence {granted}, not {requested}")]
-    ShareWrongItem {
-        granted: Sha256Digest,
-        requested: Sha256Digest,
-    },
-
-    /// Deliberately says nothing about why: the presented token is not this grant's.
-    #[error("invalid share link")]
-    ShareTokenMismatch,
 }
 
 /// Formats a byte count the way a person reads it: `1.5 GiB`, `64 MiB`, `512 bytes`.

@@ -17,7 +17,8 @@
 //! [`LocalDirStore`] writes into a partial file, syncs it, makes it read-only and hard-links it
 //! into place, which never replaces an existing object; an interrupted ingest leaves only a
 //! partial file outside `objects/`, which the next [`LocalDirStore::open`] removes. Retention
-//! and legal hold are states ([`RetentionState`]) the caller records, not storage operations.
+//! and legal hold are states the caller records (a bundle's manifest shows them as
+//! [`RetentionState`]), not storage operations, so a later disposal job can refuse held items.
 //!
 //! **Restartable and resumable.** An ingest cut off half-way stores nothing; a client that
 //! wants to resume instead uses [`ResumableUploads`], offset-based pieces that survive a
@@ -28,9 +29,10 @@
 //! can never look like a success. [`EvidenceStore::verify`] does the same for audits.
 //!
 //! **Records, not side effects.** This crate never prints, logs, reads the clock or writes the
-//! journal. Metadata ([`EvidenceItem`]), custody ([`CustodyEntry`]) and share grants
-//! ([`ShareGrant`]) are plain serde values; the caller appends them to the incident's journal,
-//! whose hash chain makes them tamper-evident. Time is always a `now: Timestamp` parameter.
+//! journal. Metadata ([`EvidenceItem`]) and custody ([`CustodyEntry`]) are plain serde values;
+//! the caller keeps them in the incident's journal, whose hash chain makes them tamper-evident.
+//! Share links live there too, not here: their single use must hold across server nodes, which
+//! the journal's append conflict gives. Time is always a `now: Timestamp` parameter.
 //!
 //! **Bundles that verify offline.** [`export_bundle`] writes one tar archive with a manifest
 //! signed by the installation's ed25519 key; [`verify_bundle`] needs only the archive (and,
@@ -45,7 +47,6 @@ mod digest;
 mod error;
 mod item;
 mod serde_time;
-mod share;
 mod store;
 mod upload;
 
@@ -58,7 +59,6 @@ pub use custody::{Actor, CustodyEntry, CustodyEvent, VerificationOutcome};
 pub use digest::{Digests, HexDigest, Md5Digest, MultiHasher, Sha1Digest, Sha256Digest, sha256_of};
 pub use error::{EvidenceError, human_bytes};
 pub use item::{EvidenceItem, RetentionState, Tlp};
-pub use share::{ShareGrant, ShareRequest, ShareToken, ShareUses, check_share, create_share_grant, use_share};
 pub use store::{
     CHUNK_BYTES, EvidenceStore, Ingested, LocalDirStore, StoreConfig, StoredObject, Verdict, VerifiedReader,
     verify_item,

@@ -12,21 +12,3 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timesta
     let text = String::deserialize(deserializer)?;
     Timestamp::parse_rfc3339(&text).map_err(serde::de::Error::custom)
 }
-
-/// The same for an optional time.
-pub mod option {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(at: &Option<Timestamp>, serializer: S) -> Result<S::Ok, S::Error> {
-        match at {
-            Some(at) => serializer.serialize_some(&at.to_rfc3339()),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Timestamp>, D::Error> {
-        let text = Option::<String>::deserialize(deserializer)?;
-        text.map(|text| Timestamp::parse_rfc3339(&text).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
