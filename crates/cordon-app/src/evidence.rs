@@ -14,7 +14,8 @@ use cordon_domain::journal;
 use cordon_domain::{Entry, Event, EvidenceRecord, Incident, IncidentId, Person, Timestamp};
 use cordon_evidence::{
     Actor, BundleReport, Compression, CustodyEntry, CustodyEvent, EvidenceItem, EvidenceStore, ExportConfig,
-    ExportSummary, LocalDirStore, RetentionState, Sha256Digest, StoreConfig, Tlp, VerificationOutcome,
+    ExportSummary, Ingested, LocalDirStore, ResumableUploads, RetentionState, Sha256Digest, StoreConfig, Tlp, UploadId,
+    UploadStatus, VerificationOutcome,
 };
 use cordon_store::Store;
 use serde_json::{Value, json};
@@ -29,6 +30,39 @@ pub struct EvidenceMeta {
     pub collected_by: Person,
     pub collected_at: Timestamp,
     pub tlp: Tlp,
+}
+
+/// A retention decision about one item: a period to keep it, or a legal hold placed or
+/// released. Only the incident commander or legal counsel may take them (the domain decides).
+#[derive(Debug, Clone)]
+pub enum RetentionDecision {
+    RetainUntil { until: Timestamp, reason: String },
+    PlaceHold { reason: String },
+    ReleaseHold { reason: String },
+}
+
+impl RetentionDecision {
+    /// The journal event for the item with this full SHA-256.
+    pub fn event(self, sha256: String) -> Event {
+        match self {
+            RetentionDecision::RetainUntil { until, reason } => Event::EvidenceRetentionSet { sha256, until, reason },
+            RetentionDecision::PlaceHold { reason } => Event::EvidenceLegalHoldPlaced { sha256, reason },
+            RetentionDecision::ReleaseHold { reason } => Event::EvidenceLegalHoldReleased { sha256, reason },
+        }
+    }
+}
+
+/// Where a person acting on evidence is, for the chain of custody: the client's address for
+/// the server, and the host for the local command line.
+pub fn local_origin() -> String {
+    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "an unknown host".to_owned());
+    format!("local cli on {host}")
 }
 
 impl<S: Store> Service<S> {
@@ -58,26 +92,40 @@ impl<S: Store> Service<S> {
         sha256: &str,
     ) -> Result<(IncidentId, EvidenceRecord), AppError> {
         let incident = self.show(actor, reference).await?;
-        let record = find_item(&incident, sha256)?.clone();
+        let record = find_evidence(&incident, sha256)?.clone();
         Ok((incident.id, record))
     }
 
-    /// Streams `content` into the locker and journals its collection. Returns the incident.
+    /// Streams `content` into the locker and journals its collection, from `from`. Returns
+    /// the incident.
     pub async fn add_evidence(
         &self,
         actor: &Person,
         reference: &str,
         content: impl Read + Send + 'static,
         meta: EvidenceMeta,
+        from: &str,
         now: Timestamp,
     ) -> Result<(Incident, EvidenceRecord), AppError> {
         let id = self.resolve(actor, reference).await?.id;
         let locker = self.locker()?;
         // Hashing a disk image takes a while: keep it off the async workers.
-        let ingested = tokio::task::spawn_blocking(move || locker.put(content))
-            .await
-            .map_err(|err| AppError::Task(err.to_string()))?
-            .map_err(AppError::Evidence)?;
+        let ingested = blocking(move || locker.put(content)).await?;
+        self.collect(actor, reference, &id, ingested, meta, from, now).await
+    }
+
+    /// Journals the collection of content the locker has just stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn collect(
+        &self,
+        actor: &Person,
+        reference: &str,
+        id: &IncidentId,
+        ingested: Ingested,
+        meta: EvidenceMeta,
+        from: &str,
+        now: Timestamp,
+    ) -> Result<(Incident, EvidenceRecord), AppError> {
         let digests = ingested.digests;
         let record = EvidenceRecord {
             sha256: digests.sha256.to_hex(),
@@ -89,15 +137,32 @@ impl<S: Store> Service<S> {
             collected_by: meta.collected_by,
             collected_at: meta.collected_at,
             tlp: meta.tlp.as_str().to_owned(),
+            from: Some(from.to_owned()),
         };
         let incident = self
-            .append_checked(actor, reference, &id, Event::EvidenceCollected(record.clone()), now)
+            .append_checked(actor, reference, id, Event::EvidenceCollected(record.clone()), now)
             .await?;
         Ok((incident, record))
     }
 
-    /// Copies an item to `out`, re-verifying its hash on the way. The access is journaled; a
-    /// mismatch is journaled as an integrity alarm and returned as an error.
+    /// Takes a retention decision about the item `sha256` (or a unique prefix of it) names.
+    pub async fn decide_retention(
+        &self,
+        actor: &Person,
+        reference: &str,
+        sha256: &str,
+        decision: RetentionDecision,
+        now: Timestamp,
+    ) -> Result<Incident, AppError> {
+        let (incident, item) = self.evidence_item(actor, reference, sha256).await?;
+        self.append_checked(actor, reference, &incident, decision.event(item.sha256), now)
+            .await
+    }
+
+    /// Copies an item to `out`, re-verifying its hash on the way. The access is journaled,
+    /// with where it went (`from`); a mismatch is journaled as an integrity alarm and returned
+    /// as an error.
+    #[allow(clippy::too_many_arguments)]
     pub async fn read_evidence(
         &self,
         actor: &Person,
@@ -105,6 +170,7 @@ impl<S: Store> Service<S> {
         sha256: &str,
         purpose: &str,
         mut out: impl Write + Send + 'static,
+        from: &str,
         now: Timestamp,
     ) -> Result<u64, AppError> {
         let (incident, item) = self.evidence_item(actor, reference, sha256).await?;
@@ -124,6 +190,7 @@ impl<S: Store> Service<S> {
             sha256: item.sha256.clone(),
             purpose: purpose.to_owned(),
             intact,
+            from: Some(from.to_owned()),
         };
         self.append_checked(actor, reference, &incident, event, now).await?;
         copied.map_err(|err| AppError::IntegrityAlarm {
@@ -291,7 +358,8 @@ fn parse_journal_slice(text: &str) -> Result<Vec<Entry>, String> {
         .collect()
 }
 
-fn find_item<'a>(incident: &'a Incident, sha256: &str) -> Result<&'a EvidenceRecord, AppError> {
+/// The item of `incident` that `sha256` names: the full hash or 8+ leading hex digits.
+pub fn find_evidence<'a>(incident: &'a Incident, sha256: &str) -> Result<&'a EvidenceRecord, AppError> {
     let wanted = sha256.trim().to_lowercase();
     let matches: Vec<&EvidenceRecord> = incident
         .evidence
@@ -332,18 +400,38 @@ fn to_item(incident: &IncidentId, item: &cordon_domain::EvidenceState) -> Result
         collected_at: record.collected_at,
         stored_at: item.stored_at,
         tlp: record.tlp.parse().map_err(|_| corrupt("bad TLP label"))?,
-        retention: RetentionState::default(),
+        retention: retention_state(item),
     })
 }
 
-/// The chain of custody of every item, read from the journal.
+/// The item's retention as a manifest records it: a legal hold outranks a retention period.
+fn retention_state(item: &cordon_domain::EvidenceState) -> RetentionState {
+    match (&item.legal_hold, &item.retention) {
+        (Some(hold), _) => RetentionState::LegalHold {
+            placed_by: hold.by.clone(),
+            since: hold.at,
+            reason: hold.reason.clone(),
+        },
+        (None, Some(retention)) => RetentionState::RetainUntil {
+            until: retention.until,
+            reason: retention.reason.clone(),
+        },
+        (None, None) => RetentionState::Standard,
+    }
+}
+
+/// The chain of custody of every item, read from the journal: collections, accesses,
+/// verifications, hand-overs, and share links issued and used, each with from where.
 fn custody_entries(incident: &IncidentId, entries: &[Entry]) -> Result<Vec<CustodyEntry>, AppError> {
     let mut custody = Vec::new();
+    // Share links by grant, so a use can name the recipient the link was issued to.
+    let mut recipients: Vec<(String, String)> = Vec::new();
+    let unreadable = |problem: String| AppError::Unreadable {
+        incident: incident.clone(),
+        problem,
+    };
     for entry in entries {
-        let recorded = entry.decode().map_err(|err| AppError::Unreadable {
-            incident: incident.clone(),
-            problem: err.to_string(),
-        })?;
+        let recorded = entry.decode().map_err(|err| unreadable(err.to_string()))?;
         let outcome = |intact: bool, sha: &Sha256Digest| {
             if intact {
                 VerificationOutcome::Intact
@@ -351,18 +439,26 @@ fn custody_entries(incident: &IncidentId, entries: &[Entry]) -> Result<Vec<Custo
                 VerificationOutcome::Mismatch { actual: *sha }
             }
         };
-        let (sha256, event, reason) = match &recorded.event {
+        let grant_digest = |grant: &str| -> Result<Sha256Digest, AppError> {
+            grant
+                .parse()
+                .map_err(|_| unreadable(format!("bad share grant {grant}")))
+        };
+        let mut actor = Actor::Member(recorded.actor.clone());
+        let (sha256, event, reason, from) = match &recorded.event {
             Event::EvidenceCollected(record) => (
                 record.sha256.clone(),
                 CustodyEvent::Collected {
                     source: record.source.clone(),
                 },
                 String::new(),
+                record.from.clone(),
             ),
             Event::EvidenceAccessed {
                 sha256,
                 purpose,
                 intact,
+                from,
             } => {
                 let digest = parse_digest(sha256)?;
                 (
@@ -371,6 +467,7 @@ fn custody_entries(incident: &IncidentId, entries: &[Entry]) -> Result<Vec<Custo
                         verified: outcome(*intact, &digest),
                     },
                     purpose.clone(),
+                    from.clone(),
                 )
             }
             Event::EvidenceVerified { sha256, intact } => {
@@ -381,6 +478,7 @@ fn custody_entries(incident: &IncidentId, entries: &[Entry]) -> Result<Vec<Custo
                         outcome: outcome(*intact, &digest),
                     },
                     String::new(),
+                    None,
                 )
             }
             Event::EvidenceHandedOver {
@@ -395,15 +493,60 @@ fn custody_entries(incident: &IncidentId, entries: &[Entry]) -> Result<Vec<Custo
                     organization: organization.clone(),
                 },
                 reason.clone(),
+                None,
             ),
+            Event::EvidenceShared {
+                sha256,
+                grant,
+                recipient,
+                purpose,
+                expires_at,
+                single_use,
+            } => {
+                recipients.push((grant.clone(), recipient.clone()));
+                (
+                    sha256.clone(),
+                    CustodyEvent::SharedLinkCreated {
+                        grant: grant_digest(grant)?,
+                        recipient: recipient.clone(),
+                        expires_at: *expires_at,
+                        single_use: *single_use,
+                    },
+                    purpose.clone(),
+                    None,
+                )
+            }
+            Event::EvidenceShareUsed {
+                sha256,
+                grant,
+                intact,
+                from,
+            } => {
+                let digest = parse_digest(sha256)?;
+                let recipient = recipients
+                    .iter()
+                    .find(|(issued, _)| issued == grant)
+                    .map_or_else(String::new, |(_, recipient)| recipient.clone());
+                actor = Actor::LinkHolder { recipient };
+                (
+                    sha256.clone(),
+                    CustodyEvent::SharedLinkUsed {
+                        grant: grant_digest(grant)?,
+                        verified: outcome(*intact, &digest),
+                    },
+                    String::new(),
+                    from.clone(),
+                )
+            }
             _ => continue,
         };
         custody.push(CustodyEntry {
             incident: incident.clone(),
             item: parse_digest(&sha256)?,
             at: recorded.at,
-            actor: Actor::Member(recorded.actor.clone()),
-            location: "cordon".to_owned(),
+            actor,
+            // Entries from before Cordon recorded where say only that it happened in Cordon.
+            location: from.unwrap_or_else(|| "cordon".to_owned()),
             reason,
             event,
         });
@@ -490,6 +633,7 @@ impl<S: Store> Service<S> {
         &self,
         token: &str,
         out: impl Write + Send + 'static,
+        from: &str,
         now: Timestamp,
     ) -> Result<EvidenceRecord, AppError> {
         let incident_id = secret::scope_of(token, TokenKind::Share).ok_or(AppError::ShareInvalid)?;
@@ -513,7 +657,7 @@ impl<S: Store> Service<S> {
         if share.expires_at <= now {
             return Err(AppError::ShareInvalid);
         }
-        let record = find_item(&incident, &share.sha256)?.clone();
+        let record = find_evidence(&incident, &share.sha256)?.clone();
         let digest = parse_digest(&record.sha256)?;
         let locker = self.locker()?;
         let verify_locker = Arc::clone(&locker);
@@ -525,6 +669,7 @@ impl<S: Store> Service<S> {
             sha256: record.sha256.clone(),
             grant,
             intact: verified.is_ok(),
+            from: Some(from.to_owned()),
         };
         self.append_checked(&link_holder, id.as_str(), &id, event, now)
             .await
@@ -582,4 +727,103 @@ impl<S: Store> Service<S> {
         }
         Ok(record)
     }
+}
+
+/// Runs locker work on the blocking pool: hashing and copying evidence must not hold up the
+/// async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, cordon_evidence::EvidenceError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| AppError::Task(err.to_string()))?
+        .map_err(AppError::Evidence)
+}
+
+impl<S: Store> Service<S> {
+    /// Starts a resumable upload for the incident. The upload is bound to the incident: any
+    /// caller who may write to it and holds the id may send the next piece (a colleague can
+    /// finish an upload), nobody can send it through another incident.
+    pub async fn begin_upload(&self, actor: &Person, reference: &str) -> Result<UploadId, AppError> {
+        let id = self.resolve(actor, reference).await?.id;
+        let locker = self.locker()?;
+        blocking(move || locker.begin_upload(id.as_str())).await
+    }
+
+    /// How many bytes of the upload arrived: where the client resumes.
+    pub async fn upload_status(&self, actor: &Person, reference: &str, upload: &str) -> Result<UploadStatus, AppError> {
+        let id = self.resolve(actor, reference).await?.id;
+        let upload = parse_upload(upload)?;
+        let locker = self.locker()?;
+        let status = blocking(move || locker.upload_status(&upload)).await;
+        match status {
+            Ok(status) if status.label == id.as_str() => Ok(status),
+            Ok(status) => Err(AppError::NoUpload {
+                upload: status.upload.to_string(),
+            }),
+            Err(AppError::Evidence(cordon_evidence::EvidenceError::UnknownUpload { upload })) => {
+                Err(AppError::NoUpload { upload })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Appends `content` at `offset`, which must be what the upload has received so far.
+    /// If the content stops part-way, what arrived is kept and the error says where to
+    /// resume. Returns the bytes received.
+    pub async fn append_upload(
+        &self,
+        actor: &Person,
+        reference: &str,
+        upload: &str,
+        offset: u64,
+        content: impl Read + Send + 'static,
+    ) -> Result<u64, AppError> {
+        let status = self.upload_status(actor, reference, upload).await?;
+        let locker = self.locker()?;
+        blocking(move || locker.append_upload(&status.upload, offset, content)).await
+    }
+
+    /// Throws an unfinished upload away; it was never evidence.
+    pub async fn abandon_upload(&self, actor: &Person, reference: &str, upload: &str) -> Result<(), AppError> {
+        let status = self.upload_status(actor, reference, upload).await?;
+        let locker = self.locker()?;
+        blocking(move || locker.abandon_upload(&status.upload)).await
+    }
+
+    /// Hashes the complete upload, refuses it if the client declared another SHA-256, stores
+    /// it content-addressed and journals its collection, exactly as a one-piece upload.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_upload(
+        &self,
+        actor: &Person,
+        reference: &str,
+        upload: &str,
+        declared_sha256: Option<&str>,
+        meta: EvidenceMeta,
+        from: &str,
+        now: Timestamp,
+    ) -> Result<(Incident, EvidenceRecord), AppError> {
+        let declared = declared_sha256
+            .map(|hex| {
+                hex.trim().to_lowercase().parse::<Sha256Digest>().map_err(|_| {
+                    AppError::Evidence(cordon_evidence::EvidenceError::InvalidDigest {
+                        text: hex.chars().take(80).collect(),
+                        expected_hex_digits: 64,
+                    })
+                })
+            })
+            .transpose()?;
+        let status = self.upload_status(actor, reference, upload).await?;
+        let id = IncidentId::new(status.label.clone());
+        let locker = self.locker()?;
+        let ingested = blocking(move || locker.finish_upload(&status.upload, declared.as_ref())).await?;
+        self.collect(actor, reference, &id, ingested, meta, from, now).await
+    }
+}
+
+fn parse_upload(text: &str) -> Result<UploadId, AppError> {
+    UploadId::parse(text).map_err(|_| AppError::NoUpload {
+        upload: text.chars().take(80).collect(),
+    })
 }

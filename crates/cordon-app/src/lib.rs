@@ -15,5 +15,5 @@ pub mod paging;
 mod service;
 
 pub use data_dir::{DataDir, DataDirError};
-pub use evidence::{EvidenceMeta, IssuedShare, verify_bundle};
+pub use evidence::{EvidenceMeta, IssuedShare, RetentionDecision, find_evidence, local_origin, verify_bundle};
 pub use service::{AppError, DeclareRequest, JournalLine, Service, now};

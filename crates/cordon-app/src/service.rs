@@ -54,6 +54,8 @@ pub enum AppError {
     IntegrityAlarm { sha256: String, problem: String },
     #[error("no evidence {sha256} in this incident")]
     NoEvidence { sha256: String },
+    #[error("no upload {upload} in this incident: it was finished, abandoned or never begun")]
+    NoUpload { upload: String },
     #[error("{0} is recorded by the evidence locker itself, not posted as an event")]
     NotThroughEvidence(&'static str),
     /// The same answer for a token that never existed, expired, was used up or was revoked.

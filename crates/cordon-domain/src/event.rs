@@ -1,7 +1,8 @@
 //! Events: every change to an incident is one of these, appended to its journal.
 //!
 //! The serialized form of an event is what the journal hashes, so variants and fields are
-//! only ever added, never renamed.
+//! only ever added, never renamed. A field added to an existing variant is optional with a
+//! serde default, so entries written before it existed still read.
 
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +100,9 @@ pub enum Event {
         sha256: String,
         purpose: String,
         intact: bool,
+        /// From where: the client's address, or the host of a local command line.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
     },
     /// Evidence was re-hashed for an audit.
     EvidenceVerified {
@@ -127,6 +131,26 @@ pub enum Event {
         sha256: String,
         grant: String,
         intact: bool,
+        /// From where: the link holder's address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+    },
+    /// Keep the item at least until `until` (a regulator's or the company's retention period).
+    /// A period is only ever extended.
+    EvidenceRetentionSet {
+        sha256: String,
+        until: Timestamp,
+        reason: String,
+    },
+    /// Keep the item whatever any retention period says, until the hold is released. The
+    /// reason names the matter, e.g. a case number.
+    EvidenceLegalHoldPlaced {
+        sha256: String,
+        reason: String,
+    },
+    EvidenceLegalHoldReleased {
+        sha256: String,
+        reason: String,
     },
 }
 
@@ -143,6 +167,10 @@ pub struct EvidenceRecord {
     pub collected_by: Person,
     pub collected_at: Timestamp,
     pub tlp: String,
+    /// From where it was stored: the uploading client's address, or the host of a local
+    /// command line. Absent in entries written before Cordon recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// The TLP 2.0 labels evidence may carry, most restrictive first.
@@ -221,6 +249,15 @@ impl Event {
                     ": INTEGRITY ALARM, content no longer matches"
                 }
             ),
+            Event::EvidenceRetentionSet { sha256, until, .. } => {
+                format!("set retention of evidence {} until {until}", short(sha256))
+            }
+            Event::EvidenceLegalHoldPlaced { sha256, .. } => {
+                format!("placed evidence {} under legal hold", short(sha256))
+            }
+            Event::EvidenceLegalHoldReleased { sha256, .. } => {
+                format!("released the legal hold on evidence {}", short(sha256))
+            }
         }
     }
 
@@ -244,7 +281,10 @@ impl Event {
             | Event::MemberExcluded { reason, .. }
             | Event::MemberReinstated { reason, .. }
             | Event::BreakGlass { reason }
-            | Event::EvidenceHandedOver { reason, .. } => Some(reason.as_str()),
+            | Event::EvidenceHandedOver { reason, .. }
+            | Event::EvidenceRetentionSet { reason, .. }
+            | Event::EvidenceLegalHoldPlaced { reason, .. }
+            | Event::EvidenceLegalHoldReleased { reason, .. } => Some(reason.as_str()),
             Event::EvidenceShared { purpose, .. } => Some(purpose.as_str()),
             Event::EvidenceShareUsed { .. } => None,
             Event::EvidenceAccessed { purpose, .. } => Some(purpose.as_str()),

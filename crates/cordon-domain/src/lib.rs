@@ -24,7 +24,7 @@ pub use event::{Event, EvidenceRecord, Recorded, TLP_LABELS};
 pub use incident::{Codename, GlobalRole, IncidentId, Kind, ParseError, Person, Role, Scope, Severity, Status};
 pub use journal::{AuditReport, Checkpoint, Entry, Finding, Hash, Head, SignedCheckpoint};
 pub use playbook::{Playbook, PlaybookError, StepId};
-pub use state::{EvidenceState, GateBlock, Incident, Refusal, ShareState, StepStatus};
+pub use state::{EvidenceState, GateBlock, Incident, Refusal, Retention, ShareState, StepStatus};
 pub use time::Timestamp;
 
 /// Re-exported so that callers sign and verify checkpoints with the same key types.

@@ -94,6 +94,28 @@ pub struct EvidenceState {
     pub stored_by: Person,
     pub stored_at: Timestamp,
     pub custody: Vec<u64>,
+    /// The retention period in force: keep the item at least until then.
+    pub retention: Option<Retention>,
+    /// The legal hold in force, if any: who placed it, when, and for what matter.
+    pub legal_hold: Option<Justified>,
+}
+
+impl EvidenceState {
+    /// Whether a disposal job may remove the item at `now`. Cordon itself deletes nothing;
+    /// this is the rule a disposal process outside it must honour: never under a legal hold,
+    /// never before the retention period ends.
+    pub fn disposal_forbidden_at(&self, now: Timestamp) -> bool {
+        self.legal_hold.is_some() || self.retention.as_ref().is_some_and(|r| now < r.until)
+    }
+}
+
+/// A retention period set on an evidence item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    pub until: Timestamp,
+    pub by: Person,
+    pub at: Timestamp,
+    pub reason: String,
 }
 
 /// A share link as the journal knows it: never the token, only its digest.
@@ -168,6 +190,8 @@ pub enum Refusal {
     ObserverOnly { person: Person },
     #[error("only the incident commander ({commander}) may {action}")]
     CommanderOnly { action: &'static str, commander: Person },
+    #[error("only the incident commander or legal counsel may {action}")]
+    CommanderOrCounselOnly { action: &'static str },
     #[error("{action} needs an incident commander, and none is assigned yet")]
     NoCommander { action: &'static str },
     #[error("the playbook has no step {step}")]
@@ -218,6 +242,10 @@ pub enum Refusal {
     InvalidEvidence { problem: String },
     #[error("this incident has no evidence {sha256}")]
     UnknownEvidence { sha256: String },
+    #[error("evidence {sha256} is {state}")]
+    LegalHoldState { sha256: String, state: &'static str },
+    #[error("evidence {sha256} is already retained until {until}; a retention period is only ever extended")]
+    RetentionShortened { sha256: String, until: Timestamp },
     /// Deliberately vague: a link that never existed, was used up or belongs to another item.
     #[error("this share link is not valid")]
     ShareInvalid,
@@ -376,6 +404,8 @@ impl Incident {
                 stored_by: recorded.actor.clone(),
                 stored_at: recorded.at,
                 custody: vec![recorded.seq],
+                retention: None,
+                legal_hold: None,
             }),
             Event::EvidenceAccessed { sha256, intact, .. } | Event::EvidenceVerified { sha256, intact } => {
                 if let Some(item) = self.evidence.iter_mut().find(|item| item.record.sha256 == *sha256) {
@@ -407,7 +437,29 @@ impl Incident {
                     uses: 0,
                 });
             }
-            Event::EvidenceShareUsed { sha256, grant, intact } => {
+            Event::EvidenceRetentionSet { sha256, until, reason } => {
+                if let Some(item) = self.evidence_mut(sha256) {
+                    item.retention = Some(Retention {
+                        until: *until,
+                        by: recorded.actor.clone(),
+                        at: recorded.at,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            Event::EvidenceLegalHoldPlaced { sha256, reason } => {
+                if let Some(item) = self.evidence_mut(sha256) {
+                    item.legal_hold = Some(justified(reason));
+                }
+            }
+            Event::EvidenceLegalHoldReleased { sha256, .. } => {
+                if let Some(item) = self.evidence_mut(sha256) {
+                    item.legal_hold = None;
+                }
+            }
+            Event::EvidenceShareUsed {
+                sha256, grant, intact, ..
+            } => {
                 self.add_custody(sha256, recorded.seq);
                 if let Some(share) = self.shares.iter_mut().find(|share| share.grant == *grant) {
                     share.uses += 1;
@@ -425,9 +477,18 @@ impl Incident {
     }
 
     fn add_custody(&mut self, sha256: &str, seq: u64) {
-        if let Some(item) = self.evidence.iter_mut().find(|item| item.record.sha256 == sha256) {
+        if let Some(item) = self.evidence_mut(sha256) {
             item.custody.push(seq);
         }
+    }
+
+    fn evidence_mut(&mut self, sha256: &str) -> Option<&mut EvidenceState> {
+        self.evidence.iter_mut().find(|item| item.record.sha256 == sha256)
+    }
+
+    /// The evidence item with exactly this SHA-256.
+    pub fn evidence_item(&self, sha256: &str) -> Option<&EvidenceState> {
+        self.evidence.iter().find(|item| item.record.sha256 == sha256)
     }
 
     fn set_step(&mut self, step: StepId, status: StepStatus, change: Justified) {
@@ -523,8 +584,16 @@ impl Incident {
     pub fn check(&self, actor: &Person, event: &Event) -> Result<(), Refusal> {
         // Reading and verifying evidence, break-glass and the use of a share link are recorded
         // even after closure: regulators and courts ask long after an incident is closed.
+        // So are retention and legal holds: litigation often starts after the incident ends.
         let after_closure = event.admits_non_members()
-            || matches!(event, Event::EvidenceAccessed { .. } | Event::EvidenceVerified { .. });
+            || matches!(
+                event,
+                Event::EvidenceAccessed { .. }
+                    | Event::EvidenceVerified { .. }
+                    | Event::EvidenceRetentionSet { .. }
+                    | Event::EvidenceLegalHoldPlaced { .. }
+                    | Event::EvidenceLegalHoldReleased { .. }
+            );
         if self.status == Status::Closed && !after_closure {
             return Err(Refusal::Closed);
         }
@@ -558,6 +627,40 @@ impl Incident {
                 ..
             } => self.check_share(sha256, grant, recipient, purpose),
             Event::EvidenceShareUsed { sha256, grant, .. } => self.check_share_use(sha256, grant),
+            Event::EvidenceRetentionSet { sha256, until, reason } => {
+                self.require_commander_or_counsel(actor, "set a retention period", true)?;
+                require_reason(reason, "set a retention period")?;
+                let item = self.require_item(sha256)?;
+                match &item.retention {
+                    Some(current) if *until <= current.until => Err(Refusal::RetentionShortened {
+                        sha256: sha256.clone(),
+                        until: current.until,
+                    }),
+                    _ => Ok(()),
+                }
+            }
+            Event::EvidenceLegalHoldPlaced { sha256, reason } => {
+                self.require_commander_or_counsel(actor, "place a legal hold", true)?;
+                require_reason(reason, "place a legal hold (name the matter)")?;
+                if self.require_item(sha256)?.legal_hold.is_some() {
+                    return Err(Refusal::LegalHoldState {
+                        sha256: sha256.clone(),
+                        state: "already under legal hold",
+                    });
+                }
+                Ok(())
+            }
+            Event::EvidenceLegalHoldReleased { sha256, reason } => {
+                self.require_commander_or_counsel(actor, "release a legal hold", false)?;
+                require_reason(reason, "release a legal hold")?;
+                if self.require_item(sha256)?.legal_hold.is_none() {
+                    return Err(Refusal::LegalHoldState {
+                        sha256: sha256.clone(),
+                        state: "not under legal hold",
+                    });
+                }
+                Ok(())
+            }
             Event::SeverityChanged { severity, .. } => {
                 self.require_commander(actor, "change the severity")?;
                 if *severity == self.severity {
@@ -744,13 +847,33 @@ impl Incident {
     }
 
     fn require_evidence(&self, sha256: &str) -> Result<(), Refusal> {
-        if self.evidence.iter().any(|item| item.record.sha256 == sha256) {
-            Ok(())
-        } else {
-            Err(Refusal::UnknownEvidence {
-                sha256: sha256.to_owned(),
-            })
+        self.require_item(sha256).map(|_| ())
+    }
+
+    fn require_item(&self, sha256: &str) -> Result<&EvidenceState, Refusal> {
+        self.evidence_item(sha256).ok_or_else(|| Refusal::UnknownEvidence {
+            sha256: sha256.to_owned(),
+        })
+    }
+
+    /// Retention and legal holds are decisions of the incident commander or of legal counsel.
+    /// Protective ones (`before_commander`) may, like other commander actions, be taken by any
+    /// member while no commander is assigned; releasing a hold always needs one of the two.
+    fn require_commander_or_counsel(
+        &self,
+        actor: &Person,
+        action: &'static str,
+        before_commander: bool,
+    ) -> Result<(), Refusal> {
+        let roles = self.roles.get(actor);
+        let holds = |role: Role| roles.is_some_and(|roles| roles.contains(&role));
+        if holds(Role::IncidentCommander) || holds(Role::LegalCounsel) {
+            return Ok(());
         }
+        if before_commander && self.commander().is_none() {
+            return Ok(());
+        }
+        Err(Refusal::CommanderOrCounselOnly { action })
     }
 
     /// Anyone who acts on an incident must not be excluded; on a security incident they must

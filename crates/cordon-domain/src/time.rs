@@ -32,6 +32,18 @@ impl Timestamp {
             .map_err(|_| InvalidTimestamp { text: text.to_owned() })
     }
 
+    /// Parses a date such as `2033-01-31` (the start of that day in UTC), as date fields
+    /// and people write them, or an RFC 3339 time.
+    pub fn parse_date_or_rfc3339(text: &str) -> Result<Self, InvalidTimestamp> {
+        let text = text.trim();
+        let is_date = text.len() == 10 && text.bytes().enumerate().all(|(i, b)| matches!(i, 4 | 7) == (b == b'-'));
+        if is_date {
+            Timestamp::parse_rfc3339(&format!("{text}T00:00:00Z"))
+        } else {
+            Timestamp::parse_rfc3339(text)
+        }
+    }
+
     /// Formats as RFC 3339 in UTC with millisecond precision, e.g. `2026-11-28T01:02:03.000Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
@@ -73,6 +85,16 @@ mod tests {
         let at = Timestamp::parse_rfc3339("2026-11-28T01:02:03.456+01:00").unwrap();
         assert_eq!(at.to_rfc3339(), "2026-11-28T00:02:03.456Z");
         assert_eq!(Timestamp::parse_rfc3339(&at.to_rfc3339()).unwrap(), at);
+    }
+
+    #[test]
+    fn a_date_is_the_start_of_that_day_in_utc() {
+        let day = Timestamp::parse_date_or_rfc3339(" 2033-01-31 ").unwrap();
+        assert_eq!(day.to_rfc3339(), "2033-01-31T00:00:00.000Z");
+        let time = Timestamp::parse_date_or_rfc3339("2033-01-31T12:00:00Z").unwrap();
+        assert_eq!(time.to_rfc3339(), "2033-01-31T12:00:00.000Z");
+        assert!(Timestamp::parse_date_or_rfc3339("2033-13-31").is_err());
+        assert!(Timestamp::parse_date_or_rfc3339("31/01/2033").is_err());
     }
 
     #[test]

@@ -145,8 +145,9 @@ impl FromStr for Tlp {
     }
 }
 
-/// How long evidence must be kept. Cordon never deletes evidence: these are states the caller
-/// records and shows, and that an operator's disposal process outside Cordon honours.
+/// How long evidence must be kept, as an export bundle's manifest records it. Cordon never
+/// deletes evidence: the incident's journal holds the retention periods and legal holds, and
+/// this is their effect at export time. A legal hold outranks any retention period.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum RetentionState {
@@ -159,25 +160,14 @@ pub enum RetentionState {
         until: Timestamp,
         reason: String,
     },
-    /// Kept until the hold is lifted, whatever any retention period says.
+    /// Kept until the hold is released, whatever any retention period says.
     LegalHold {
-        ordered_by: Person,
+        placed_by: Person,
         #[serde(with = "crate::serde_time")]
         since: Timestamp,
         /// The matter or order, e.g. a case number.
-        reference: String,
+        reason: String,
     },
-}
-
-impl RetentionState {
-    /// Whether disposal outside Cordon is ruled out at `now`.
-    pub fn forbids_disposal_at(&self, now: Timestamp) -> bool {
-        match self {
-            RetentionState::Standard => false,
-            RetentionState::RetainUntil { until, .. } => now < *until,
-            RetentionState::LegalHold { .. } => true,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -207,24 +197,6 @@ mod tests {
     }
 
     #[test]
-    fn legal_hold_forbids_disposal_and_retention_periods_end() {
-        let now = Timestamp::from_unix_millis(1_000);
-        let hold = RetentionState::LegalHold {
-            ordered_by: Person::new("counsel").unwrap(),
-            since: now,
-            reference: "case 42".to_owned(),
-        };
-        assert!(hold.forbids_disposal_at(Timestamp::from_unix_millis(i64::MAX)));
-        let until = RetentionState::RetainUntil {
-            until: Timestamp::from_unix_millis(2_000),
-            reason: "regulator".to_owned(),
-        };
-        assert!(until.forbids_disposal_at(now));
-        assert!(!until.forbids_disposal_at(Timestamp::from_unix_millis(2_000)));
-        assert!(!RetentionState::Standard.forbids_disposal_at(now));
-    }
-
-    #[test]
     fn an_item_round_trips_through_json_with_every_retention_state() {
         let digests = Digests::of(b"disk");
         let at = Timestamp::parse_rfc3339("2026-11-28T01:02:03.456Z").unwrap();
@@ -249,9 +221,9 @@ mod tests {
                 reason: "regulator".to_owned(),
             },
             RetentionState::LegalHold {
-                ordered_by: Person::new("counsel").unwrap(),
+                placed_by: Person::new("counsel").unwrap(),
                 since: at,
-                reference: "case 42".to_owned(),
+                reason: "case 42".to_owned(),
             },
         ] {
             item.retention = retention;

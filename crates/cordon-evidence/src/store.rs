@@ -18,7 +18,8 @@ pub const CHUNK_BYTES: usize = 1024 * 1024;
 /// Storage for evidence content, addressed by SHA-256.
 ///
 /// There is deliberately no way to delete or replace an object: retention and legal hold are
-/// states recorded in [`crate::RetentionState`], not operations on storage.
+/// states the caller records (an export shows them as [`crate::RetentionState`]), not
+/// operations on storage.
 pub trait EvidenceStore {
     /// The raw reader a stored object is read through, before verification.
     type Object: Read;

@@ -26,8 +26,10 @@ use crate::store::{CHUNK_BYTES, EvidenceStore, Ingested, LocalDirStore, UPLOADS_
 /// One piece at a time per upload: the caller serializes appends to the same upload (the
 /// offset check catches a client that resends, not two writers racing).
 pub trait ResumableUploads: EvidenceStore {
-    /// Starts an empty upload.
-    fn begin_upload(&self) -> Result<UploadId, EvidenceError>;
+    /// Starts an empty upload. `label` is the caller's, kept with the upload and returned by
+    /// [`ResumableUploads::upload_status`], e.g. the incident it is for, so that the caller can
+    /// refuse a piece sent to the right id through the wrong door.
+    fn begin_upload(&self, label: &str) -> Result<UploadId, EvidenceError>;
 
     /// Appends `content` to the upload. `offset` must equal the bytes received so far, so a
     /// piece sent twice is refused rather than stored twice. Returns the bytes received after
@@ -117,6 +119,8 @@ impl TryFrom<String> for UploadId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadStatus {
     pub upload: UploadId,
+    /// The label given when the upload began.
+    pub label: String,
     pub received: u64,
     /// When a piece last arrived, from the file system; compare it with `now` to find stale
     /// uploads.
@@ -124,12 +128,19 @@ pub struct UploadStatus {
 }
 
 const UPLOAD_EXTENSION: &str = "upload";
+const LABEL_EXTENSION: &str = "label";
 
 impl LocalDirStore {
     fn upload_path(&self, upload: &UploadId) -> PathBuf {
         self.root()
             .join(UPLOADS_DIR)
             .join(format!("{upload}.{UPLOAD_EXTENSION}"))
+    }
+
+    fn label_path(&self, upload: &UploadId) -> PathBuf {
+        self.root()
+            .join(UPLOADS_DIR)
+            .join(format!("{upload}.{LABEL_EXTENSION}"))
     }
 
     fn open_upload(&self, upload: &UploadId, options: &OpenOptions) -> Result<File, EvidenceError> {
@@ -154,6 +165,8 @@ impl LocalDirStore {
         })?;
         // A modification time before the epoch or unreadable is reported as the epoch, which
         // makes the upload look stale: the safe side for a clean-up.
+        // An upload from before labels existed has none: an empty label matches no caller.
+        let label = fs::read_to_string(self.label_path(upload)).unwrap_or_default();
         let millis = metadata
             .modified()
             .ok()
@@ -162,6 +175,7 @@ impl LocalDirStore {
             .unwrap_or(0);
         Ok(UploadStatus {
             upload: upload.clone(),
+            label,
             received: metadata.len(),
             last_written_at: Timestamp::from_unix_millis(millis),
         })
@@ -169,8 +183,28 @@ impl LocalDirStore {
 }
 
 impl ResumableUploads for LocalDirStore {
-    fn begin_upload(&self) -> Result<UploadId, EvidenceError> {
+    fn begin_upload(&self, label: &str) -> Result<UploadId, EvidenceError> {
         let upload = UploadId::generate()?;
+        // The label is written first: an upload file never exists without its label.
+        let label_path = self.label_path(&upload);
+        let mut label_file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&label_path)
+            .map_err(|source| EvidenceError::Io {
+                action: "create upload label",
+                path: label_path.clone(),
+                source,
+            })?;
+        label_file
+            .write_all(label.as_bytes())
+            .and_then(|()| label_file.sync_data())
+            .map_err(|source| EvidenceError::Io {
+                action: "write upload label",
+                path: label_path,
+                source,
+            })?;
         let path = self.upload_path(&upload);
         OpenOptions::new()
             .write(true)
@@ -273,11 +307,13 @@ impl ResumableUploads for LocalDirStore {
         // The object is in place; an upload file that cannot be removed now is harmless (a
         // second finish finds the object already stored) and shows up in `list_uploads`.
         let _ = fs::remove_file(&path);
+        let _ = fs::remove_file(self.label_path(upload));
         Ok(Ingested { digests, newly_stored })
     }
 
     fn abandon_upload(&self, upload: &UploadId) -> Result<(), EvidenceError> {
         let path = self.upload_path(upload);
+        // The content goes first: a label without its upload is never listed.
         fs::remove_file(&path).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => EvidenceError::UnknownUpload {
                 upload: upload.to_string(),
@@ -287,7 +323,9 @@ impl ResumableUploads for LocalDirStore {
                 path,
                 source,
             },
-        })
+        })?;
+        let _ = fs::remove_file(self.label_path(upload));
+        Ok(())
     }
 
     fn list_uploads(&self) -> Result<Vec<UploadStatus>, EvidenceError> {

@@ -20,15 +20,23 @@ use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The routes whose bodies are evidence, exempt from the API's body limit.
+const EVIDENCE_BODIES: [&str; 3] = [
+    crate::evidence_api::UPLOAD_PATH,
+    crate::evidence_api::UPLOAD_PIECE_PATH,
+    crate::web::EVIDENCE_UPLOAD_PATH,
+];
+
 /// The whole API as one router.
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let max_body = state.config().max_body_bytes;
     let mut router = Router::new();
     for (path, handler) in routes::grouped::<S>() {
         // Evidence uploads stream to the locker, which enforces its own (much larger) limit;
-        // every other body is capped here.
-        let handler = if path == crate::evidence_api::UPLOAD_PATH {
-            handler
+        // every other body is capped here. axum's own default limit (which the multipart
+        // extractor honours) is lifted for them too.
+        let handler = if EVIDENCE_BODIES.contains(&path) {
+            handler.layer(axum::extract::DefaultBodyLimit::disable())
         } else {
             handler.layer(RequestBodyLimitLayer::new(max_body))
         };

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cordon_app::AppError;
 use cordon_domain::Refusal;
+use cordon_evidence::EvidenceError;
 use cordon_store::StoreError;
 use serde_json::json;
 
@@ -111,11 +112,11 @@ impl From<AppError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string())
             }
             AppError::IntegrityAlarm { .. } => ApiError::new(StatusCode::CONFLICT, "integrity_alarm", err.to_string()),
-            AppError::Unreadable { .. }
-            | AppError::Store(_)
-            | AppError::DataDir(_)
-            | AppError::Evidence(_)
-            | AppError::Task(_) => ApiError::internal(&err),
+            AppError::NoUpload { .. } => ApiError::new(StatusCode::NOT_FOUND, "no_upload", err.to_string()),
+            AppError::Evidence(evidence) => evidence_error(evidence),
+            AppError::Unreadable { .. } | AppError::Store(_) | AppError::DataDir(_) | AppError::Task(_) => {
+                ApiError::internal(&err)
+            }
         }
     }
 }
@@ -126,6 +127,35 @@ impl From<StoreError> for ApiError {
             StoreError::Exists { .. } => ApiError::new(StatusCode::CONFLICT, "exists", err.to_string()),
             other => ApiError::internal(&other),
         }
+    }
+}
+
+/// What the client did wrong with an upload says so (4xx, with where to resume when that
+/// helps); a failing disk or locker stays a generic 5xx.
+fn evidence_error(err: EvidenceError) -> ApiError {
+    let message = err.to_string();
+    let with_offset = |mut error: ApiError, offset: u64| {
+        error.details = Some(Box::new(json!({ "offset": offset })));
+        error
+    };
+    match err {
+        EvidenceError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+        EvidenceError::UnknownUpload { .. } | EvidenceError::InvalidUploadId { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "no_upload", message)
+        }
+        EvidenceError::UploadOffsetMismatch { received, .. } => with_offset(
+            ApiError::new(StatusCode::CONFLICT, "offset_mismatch", message),
+            received,
+        ),
+        EvidenceError::UploadInterrupted { received, .. } => with_offset(
+            ApiError::new(StatusCode::BAD_REQUEST, "upload_interrupted", message),
+            received,
+        ),
+        EvidenceError::SourceRead { .. } => ApiError::new(StatusCode::BAD_REQUEST, "upload_interrupted", message),
+        EvidenceError::UploadDigestMismatch { .. } | EvidenceError::InvalidDigest { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+        }
+        other => ApiError::internal(&other),
     }
 }
 
@@ -146,6 +176,7 @@ fn refusal_error(refusal: Refusal) -> ApiError {
         | Refusal::NotMember { .. }
         | Refusal::ObserverOnly { .. }
         | Refusal::CommanderOnly { .. }
+        | Refusal::CommanderOrCounselOnly { .. }
         | Refusal::NoCommander { .. } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
         Refusal::UnknownStep { .. }
         | Refusal::UnknownGate { .. }

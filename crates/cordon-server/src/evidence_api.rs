@@ -1,7 +1,8 @@
-//! The evidence locker over HTTP: list, streaming upload, verified download, and expiring
-//! share links for outside parties. Uploads stream to the locker (never held in memory) and
-//! are limited by the locker's own size limit, not the API's body limit; downloads are
-//! re-hashed before the first byte is sent and again while sending.
+//! The evidence locker over HTTP: list, streaming and resumable uploads, verified download,
+//! retention and legal holds, and expiring share links for outside parties. Uploads stream to
+//! the locker (never held in memory) and are limited by the locker's own size limit, not the
+//! API's body limit; downloads are re-hashed before the first byte is sent and again while
+//! sending. Every upload, download and share use journals the client's address as "from where".
 
 use std::io::Write;
 
@@ -10,9 +11,9 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use bytes::Bytes;
-use cordon_app::EvidenceMeta;
+use cordon_app::{EvidenceMeta, RetentionDecision};
 use cordon_domain::{Person, Timestamp};
 use cordon_evidence::Tlp;
 use cordon_store::Store;
@@ -21,13 +22,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::auth::Principal;
+use crate::auth::{ClientAddr, Principal};
 use crate::error::ApiError;
 use crate::routes::{Body as JsonBody, Policy, Route, route};
 use crate::state::AppState;
 
 /// The route whose body is evidence: exempt from the API's body limit.
 pub const UPLOAD_PATH: &str = "/api/v1/incidents/{incident}/evidence";
+/// A resumable upload; its pieces are evidence too, exempt from the body limit.
+pub const UPLOAD_PIECE_PATH: &str = "/api/v1/incidents/{incident}/evidence/uploads/{upload}";
+/// The header that carries a resumable upload's offset, as in tus.
+pub const UPLOAD_OFFSET: &str = "upload-offset";
 
 pub fn routes<S: Store>() -> Vec<Route<S>> {
     vec![
@@ -60,6 +65,62 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             post(share::<S>),
         ),
         route(
+            Method::POST,
+            "/api/v1/incidents/{incident}/evidence/{sha256}/retention",
+            Policy::IncidentWrite,
+            "Keep an item at least until a date or time (commander or legal counsel; periods only grow)",
+            post(retain::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/incidents/{incident}/evidence/{sha256}/legal-hold",
+            Policy::IncidentWrite,
+            "Place an item under legal hold (commander or legal counsel)",
+            post(hold::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/incidents/{incident}/evidence/{sha256}/legal-hold/release",
+            Policy::IncidentWrite,
+            "Release an item's legal hold (commander or legal counsel)",
+            post(release::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/incidents/{incident}/evidence/uploads",
+            Policy::IncidentWrite,
+            "Start a resumable upload; returns its id (send pieces with PATCH, then complete)",
+            post(begin_upload::<S>),
+        ),
+        route(
+            Method::GET,
+            UPLOAD_PIECE_PATH,
+            Policy::IncidentWrite,
+            "How many bytes of a resumable upload arrived (also HEAD; the Upload-Offset header)",
+            get(upload_status::<S>),
+        ),
+        route(
+            Method::PATCH,
+            UPLOAD_PIECE_PATH,
+            Policy::IncidentWrite,
+            "Append a piece at the Upload-Offset header (raw body, streamed); answers the new offset",
+            patch(append_upload::<S>),
+        ),
+        route(
+            Method::DELETE,
+            UPLOAD_PIECE_PATH,
+            Policy::IncidentWrite,
+            "Abandon an unfinished upload (it was never evidence)",
+            axum::routing::delete(abandon_upload::<S>),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/incidents/{incident}/evidence/uploads/{upload}/complete",
+            Policy::IncidentWrite,
+            "Finish a resumable upload: hash, check the declared sha256, store and journal (JSON: source, name, tlp, collected_by, collected_at, sha256)",
+            post(complete_upload::<S>),
+        ),
+        route(
             Method::GET,
             "/share/{token}",
             Policy::Public,
@@ -76,20 +137,28 @@ async fn list<S: Store>(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_read()?;
     let incident = state.service().show(principal.person(), &reference).await?;
-    let items: Vec<Value> = incident
-        .evidence
-        .iter()
-        .map(|item| {
-            json!({
-                "record": item.record,
-                "stored_by": item.stored_by.as_str(),
-                "stored_at": item.stored_at.to_rfc3339(),
-                "custody_entries": item.custody,
-            })
-        })
-        .collect();
+    let now = cordon_app::now();
+    let items: Vec<Value> = incident.evidence.iter().map(|item| item_json(item, now)).collect();
     let alarms: Vec<&str> = incident.integrity_alarms.iter().map(|a| a.reason.as_str()).collect();
     Ok(Json(json!({"items": items, "integrity_alarms": alarms})))
+}
+
+/// One item as the API shows it, with its retention and whether a disposal job may act on it
+/// now (never under a legal hold or before its retention period ends).
+fn item_json(item: &cordon_domain::EvidenceState, now: Timestamp) -> Value {
+    json!({
+        "record": item.record,
+        "stored_by": item.stored_by.as_str(),
+        "stored_at": item.stored_at.to_rfc3339(),
+        "custody_entries": item.custody,
+        "retention": item.retention.as_ref().map(|r| json!({
+            "until": r.until.to_rfc3339(), "reason": r.reason, "by": r.by.as_str(), "at": r.at.to_rfc3339(),
+        })),
+        "legal_hold": item.legal_hold.as_ref().map(|h| json!({
+            "reason": h.reason, "by": h.by.as_str(), "at": h.at.to_rfc3339(),
+        })),
+        "disposal_forbidden": item.disposal_forbidden_at(now),
+    })
 }
 
 #[derive(Deserialize)]
@@ -106,9 +175,54 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
 }
 
+/// What the uploader says about an item, checked: where it came from (required), its name,
+/// TLP marking (TLP:AMBER+STRICT unless given), collector (the caller unless given) and time
+/// of collection (now unless given).
+fn upload_meta(
+    principal: &Principal,
+    source: Option<String>,
+    name: Option<String>,
+    tlp: Option<&str>,
+    collected_by: Option<String>,
+    collected_at: Option<String>,
+    now: Timestamp,
+) -> Result<EvidenceMeta, ApiError> {
+    let source = source
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| invalid("source is required (where the evidence was taken from)"))?;
+    let tlp: Tlp = tlp
+        .unwrap_or("TLP:AMBER+STRICT")
+        .parse()
+        .map_err(|_| invalid(format!("tlp must be one of {}", cordon_domain::TLP_LABELS.join(", "))))?;
+    let collected_by = match collected_by {
+        Some(name) => Person::new(&name).map_err(|err| invalid(err.to_string()))?,
+        None => principal.person().clone(),
+    };
+    let collected_at = match collected_at {
+        Some(text) => Timestamp::parse_rfc3339(&text).map_err(|err| invalid(err.to_string()))?,
+        None => now,
+    };
+    Ok(EvidenceMeta {
+        name: name.unwrap_or_else(|| "upload".to_owned()),
+        source,
+        collected_by,
+        collected_at,
+        tlp,
+    })
+}
+
+/// A request body as a blocking reader for the locker, streamed chunk by chunk.
+fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
+    let stream = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(std::io::Error::other));
+    SyncIoBridge::new(StreamReader::new(stream))
+}
+
 async fn upload<S: Store>(
     State(state): State<AppState<S>>,
     principal: Principal,
+    ClientAddr(from): ClientAddr,
     Path(reference): Path<String>,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
@@ -117,41 +231,209 @@ async fn upload<S: Store>(
     state.service().resolve(principal.person(), &reference).await?;
     principal.require_write()?;
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let source = query
-        .source
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| invalid("the query parameter source is required (where the evidence was taken from)"))?;
-    let tlp: Tlp = query
-        .tlp
-        .as_deref()
-        .unwrap_or("TLP:AMBER+STRICT")
-        .parse()
-        .map_err(|_| invalid(format!("tlp must be one of {}", cordon_domain::TLP_LABELS.join(", "))))?;
-    let collected_by = match query.collected_by {
-        Some(name) => Person::new(&name).map_err(|err| invalid(err.to_string()))?,
-        None => principal.person().clone(),
-    };
     let now = cordon_app::now();
-    let collected_at = match query.collected_at {
-        Some(text) => Timestamp::parse_rfc3339(&text).map_err(|err| invalid(err.to_string()))?,
-        None => now,
-    };
-    let meta = EvidenceMeta {
-        name: query.name.unwrap_or_else(|| "upload".to_owned()),
-        source,
-        collected_by,
-        collected_at,
-        tlp,
-    };
-    let stream = body
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(std::io::Error::other));
-    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let meta = upload_meta(
+        &principal,
+        query.source,
+        query.name,
+        query.tlp.as_deref(),
+        query.collected_by,
+        query.collected_at,
+        now,
+    )?;
     let (_, record) = state
         .service()
-        .add_evidence(principal.person(), &reference, reader, meta, now)
+        .add_evidence(principal.person(), &reference, body_reader(body), meta, &from, now)
         .await?;
     Ok((StatusCode::CREATED, Json(json!(record))).into_response())
+}
+
+/// Need-to-know, then write permission: what every route that changes evidence checks first.
+async fn writer<S: Store>(state: &AppState<S>, principal: &Principal, reference: &str) -> Result<(), ApiError> {
+    state.service().resolve(principal.person(), reference).await?;
+    principal.require_write()
+}
+
+fn offset_header(offset: u64) -> [(&'static str, String); 1] {
+    [(UPLOAD_OFFSET, offset.to_string())]
+}
+
+async fn begin_upload<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+    Path(reference): Path<String>,
+) -> Result<Response, ApiError> {
+    writer(&state, &principal, &reference).await?;
+    let upload = state.service().begin_upload(principal.person(), &reference).await?;
+    let location = format!("/api/v1/incidents/{reference}/evidence/uploads/{upload}");
+    let body = json!({"upload": upload.as_str(), "offset": 0, "location": location});
+    Ok((StatusCode::CREATED, [(header::LOCATION.as_str(), location)], Json(body)).into_response())
+}
+
+async fn upload_status<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+    Path((reference, upload)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    writer(&state, &principal, &reference).await?;
+    let status = state
+        .service()
+        .upload_status(principal.person(), &reference, &upload)
+        .await?;
+    let body = json!({
+        "upload": status.upload.as_str(),
+        "offset": status.received,
+        "last_written_at": status.last_written_at.to_rfc3339(),
+    });
+    Ok((offset_header(status.received), Json(body)).into_response())
+}
+
+async fn append_upload<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+    Path((reference, upload)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    writer(&state, &principal, &reference).await?;
+    let offset = headers
+        .get(UPLOAD_OFFSET)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .ok_or_else(|| ApiError::bad_request("send the Upload-Offset header: the bytes the upload has so far"))?;
+    let received = state
+        .service()
+        .append_upload(principal.person(), &reference, &upload, offset, body_reader(body))
+        .await?;
+    Ok((StatusCode::NO_CONTENT, offset_header(received)).into_response())
+}
+
+async fn abandon_upload<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+    Path((reference, upload)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    writer(&state, &principal, &reference).await?;
+    state
+        .service()
+        .abandon_upload(principal.person(), &reference, &upload)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteRequest {
+    source: Option<String>,
+    name: Option<String>,
+    tlp: Option<String>,
+    collected_by: Option<String>,
+    collected_at: Option<String>,
+    /// The SHA-256 the client computed; a different result stores nothing.
+    sha256: Option<String>,
+}
+
+async fn complete_upload<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+    ClientAddr(from): ClientAddr,
+    Path((reference, upload)): Path<(String, String)>,
+    JsonBody(request): JsonBody<CompleteRequest>,
+) -> Result<Response, ApiError> {
+    writer(&state, &principal, &reference).await?;
+    let now = cordon_app::now();
+    let meta = upload_meta(
+        &principal,
+        request.source,
+        request.name,
+        request.tlp.as_deref(),
+        request.collected_by,
+        request.collected_at,
+        now,
+    )?;
+    let (_, record) = state
+        .service()
+        .finish_upload(
+            principal.person(),
+            &reference,
+            &upload,
+            request.sha256.as_deref(),
+            meta,
+            &from,
+            now,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(record))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionRequest {
+    until: String,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonRequest {
+    reason: String,
+}
+
+async fn decide<S: Store>(
+    state: &AppState<S>,
+    principal: &Principal,
+    reference: &str,
+    sha256: &str,
+    decision: RetentionDecision,
+) -> Result<Response, ApiError> {
+    writer(state, principal, reference).await?;
+    let now = cordon_app::now();
+    let incident = state
+        .service()
+        .decide_retention(principal.person(), reference, sha256, decision, now)
+        .await?;
+    let record = cordon_app::find_evidence(&incident, sha256)?;
+    let item = incident
+        .evidence_item(&record.sha256)
+        .map(|item| item_json(item, now))
+        .unwrap_or(Value::Null);
+    Ok(Json(item).into_response())
+}
+
+async fn retain<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+    Path((reference, sha256)): Path<(String, String)>,
+    JsonBody(request): JsonBody<RetentionRequest>,
+) -> Result<Response, ApiError> {
+    let until = Timestamp::parse_date_or_rfc3339(&request.until).map_err(|err| invalid(err.to_string()));
+    // Access first, so a non-member cannot learn anything from a malformed time either.
+    writer(&state, &principal, &reference).await?;
+    let decision = RetentionDecision::RetainUntil {
+        until: until?,
+        reason: request.reason,
+    };
+    decide(&state, &principal, &reference, &sha256, decision).await
+}
+
+async fn hold<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+    Path((reference, sha256)): Path<(String, String)>,
+    JsonBody(request): JsonBody<ReasonRequest>,
+) -> Result<Response, ApiError> {
+    let decision = RetentionDecision::PlaceHold { reason: request.reason };
+    decide(&state, &principal, &reference, &sha256, decision).await
+}
+
+async fn release<S: Store>(
+    State(state): State<AppState<S>>,
+    principal: Principal,
+    Path((reference, sha256)): Path<(String, String)>,
+    JsonBody(request): JsonBody<ReasonRequest>,
+) -> Result<Response, ApiError> {
+    let decision = RetentionDecision::ReleaseHold { reason: request.reason };
+    decide(&state, &principal, &reference, &sha256, decision).await
 }
 
 #[derive(Deserialize)]
@@ -163,6 +445,7 @@ struct DownloadQuery {
 async fn download<S: Store>(
     State(state): State<AppState<S>>,
     principal: Principal,
+    ClientAddr(from): ClientAddr,
     Path((reference, sha256)): Path<(String, String)>,
     query: Result<Query<DownloadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -177,13 +460,23 @@ async fn download<S: Store>(
     let person = principal.person().clone();
     let record = service.check_evidence(&person, &reference, &sha256, now).await?;
     let (writer, body) = channel_body();
+    // The body ends only when this last sender goes, after the access is journaled: a client
+    // that has the whole item knows its access is on the record, and a failure to record it
+    // breaks the download instead of passing silently.
+    let end_of_body = writer.0.clone();
     tokio::spawn(async move {
         if let Err(err) = service
-            .read_evidence(&person, &reference, &sha256, &purpose, writer, now)
+            .read_evidence(&person, &reference, &sha256, &purpose, writer, &from, now)
             .await
         {
             tracing::error!(error = %err, "evidence download failed after verification");
+            let _ = end_of_body
+                .send(Err(std::io::Error::other(
+                    "the download could not be completed and journaled",
+                )))
+                .await;
         }
+        drop(end_of_body);
     });
     Ok(file_response(body, &record.name, &record.sha256, record.size))
 }
@@ -233,7 +526,11 @@ async fn share<S: Store>(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn shared<S: Store>(State(state): State<AppState<S>>, Path(token): Path<String>) -> Result<Response, ApiError> {
+async fn shared<S: Store>(
+    State(state): State<AppState<S>>,
+    ClientAddr(from): ClientAddr,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
     let (writer, body) = channel_body();
     let service = state.service().clone();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
@@ -243,7 +540,7 @@ async fn shared<S: Store>(State(state): State<AppState<S>>, Path(token): Path<St
         ready: std::sync::Arc::clone(&ready),
     };
     tokio::spawn(async move {
-        match service.open_shared(&token, signal, cordon_app::now()).await {
+        match service.open_shared(&token, signal, &from, cordon_app::now()).await {
             // An empty item writes nothing: say it is ready now.
             Ok(_) => fire(&ready),
             Err(err) => tracing::warn!(error = %err, "share link refused"),

@@ -450,6 +450,10 @@ pub enum EvidenceCommand {
         /// The name to record [default: the file name].
         #[arg(long)]
         name: Option<String>,
+        /// With --server: continue the resumable upload with this id (printed when an upload
+        /// starts) from where the server says it stopped, instead of starting again.
+        #[arg(long, value_name = "UPLOAD")]
+        resume: Option<String>,
     },
     /// List an incident's evidence with hashes and custody.
     List {
@@ -478,6 +482,37 @@ pub enum EvidenceCommand {
         recipient: String,
         #[arg(long, default_value = "")]
         organization: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Place an item under legal hold: kept whatever any retention period says, until released
+    /// (incident commander or legal counsel). Cordon deletes nothing; a hold tells a disposal
+    /// process outside it what it must keep.
+    Hold {
+        sha256: String,
+        #[arg(long)]
+        incident: String,
+        /// The matter, e.g. a case number or the order.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release an item's legal hold (incident commander or legal counsel).
+    Release {
+        sha256: String,
+        #[arg(long)]
+        incident: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Keep an item at least until a date (incident commander or legal counsel). A retention
+    /// period is only ever extended.
+    Retain {
+        sha256: String,
+        #[arg(long)]
+        incident: String,
+        /// A date (2033-01-31) or an RFC 3339 time.
+        #[arg(long)]
+        until: String,
         #[arg(long)]
         reason: String,
     },

@@ -38,11 +38,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if crate::paging::handles(&cli.command) {
         return crate::paging::run(&cli.global, cli.command);
     }
-    if let (Some(_), Command::Evidence(_)) = (&cli.global.server, &cli.command) {
-        bail!("evidence commands work on the local data directory for now; run them on the server's host");
-    }
     if let Some(server) = cli.global.server.clone() {
         let remote = Remote::new(&server, cli.global.token.as_deref())?;
+        if let Command::Evidence(command) = cli.command {
+            return crate::evidence::remote(&remote, &cli.global, command).await;
+        }
         return execute(&remote, cli).await;
     }
     let data_dir = DataDir::open(

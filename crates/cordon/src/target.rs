@@ -193,6 +193,100 @@ impl Remote {
     fn incident_path(reference: &str) -> String {
         format!("/incidents/{}", encode_segment(reference.trim()))
     }
+
+    /// Uploads `file` as evidence through a resumable upload: pieces of `piece_bytes`, each
+    /// sent from the offset the server reports, so a dropped connection costs at most the piece
+    /// in flight. The file is hashed first and the server refuses the upload if what arrived
+    /// hashes differently. `resume` continues an upload an earlier run started.
+    pub fn upload_evidence(
+        &self,
+        reference: &str,
+        file: &std::path::Path,
+        metadata: Value,
+        resume: Option<&str>,
+        piece_bytes: u64,
+    ) -> anyhow::Result<Value> {
+        use std::io::{Read, Seek, SeekFrom};
+        let open = || std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()));
+        let mut hasher = cordon_evidence::MultiHasher::new();
+        let mut content = open()?;
+        let mut buffer = vec![0; cordon_evidence::CHUNK_BYTES];
+        loop {
+            let read = content
+                .read(&mut buffer)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(buffer.get(..read).unwrap_or_default());
+        }
+        let digests = hasher.finish();
+        let uploads = format!("{}/evidence/uploads", Self::incident_path(reference));
+        let upload = match resume {
+            Some(upload) => upload.trim().to_owned(),
+            None => {
+                let started = self.call("POST", &uploads, None)?;
+                let upload = started["upload"]
+                    .as_str()
+                    .context("the server's answer has no upload id")?
+                    .to_owned();
+                eprintln!("upload {upload} started; if it is interrupted, run the same command with --resume {upload}");
+                upload
+            }
+        };
+        let piece_url = format!("{uploads}/{}", encode_segment(&upload));
+        let mut failures = 0u32;
+        loop {
+            let offset = self.call("GET", &piece_url, None)?["offset"]
+                .as_u64()
+                .context("the server's answer has no upload offset")?;
+            if offset > digests.size {
+                bail!(
+                    "upload {upload} already holds {offset} bytes, more than {} has; it is not an upload of this file",
+                    file.display()
+                );
+            }
+            if offset == digests.size {
+                break;
+            }
+            let length = piece_bytes.max(1).min(digests.size - offset);
+            let mut piece = open()?;
+            piece.seek(SeekFrom::Start(offset))?;
+            let result = self
+                .agent
+                .request("PATCH", &format!("{}{piece_url}", self.base))
+                .set("authorization", &format!("Bearer {}", self.token))
+                .set("content-type", "application/offset+octet-stream")
+                .set("upload-offset", &offset.to_string())
+                .set("content-length", &length.to_string())
+                .send(piece.take(length));
+            match result {
+                Ok(_) => failures = 0,
+                // Another piece got there first, or the offset moved: ask again and go on.
+                Err(ureq::Error::Status(409, _)) => {}
+                Err(ureq::Error::Status(status, response)) if status < 500 && status != 400 => {
+                    let body: Value = response.into_json().unwrap_or(Value::Null);
+                    bail!(
+                        "the server refused a piece of upload {upload} ({status}): {}",
+                        body["error"]["message"].as_str().unwrap_or("no message")
+                    );
+                }
+                Err(err) => {
+                    failures += 1;
+                    if failures > 8 {
+                        return Err(anyhow::Error::new(err).context(format!(
+                            "upload {upload} keeps failing; run the same command with --resume {upload} later"
+                        )));
+                    }
+                    eprintln!("upload {upload}: a piece failed ({err}); resuming from the server's offset");
+                    std::thread::sleep(std::time::Duration::from_secs(u64::from(failures.min(10))));
+                }
+            }
+        }
+        let mut body = metadata;
+        body["sha256"] = json!(digests.sha256.to_hex());
+        self.call("POST", &format!("{piece_url}/complete"), Some(&body))
+    }
 }
 
 impl Target for Remote {

@@ -9,7 +9,7 @@ use cordon_domain::{Event, Incident, Kind, Person, Severity, Timestamp};
 use cordon_evidence::Tlp;
 use cordon_store::SqliteStore;
 
-struct Sink(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Sink(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -21,13 +21,13 @@ impl std::io::Write for Sink {
     }
 }
 
-fn alice() -> Person {
+pub(crate) fn alice() -> Person {
     Person::new("alice").unwrap()
 }
 
-const NOW: i64 = 1_800_000_000_000;
+pub(crate) const NOW: i64 = 1_800_000_000_000;
 
-async fn setup(tlp: Tlp) -> (Service<SqliteStore>, Incident, String, tempfile::TempDir) {
+pub(crate) async fn setup(tlp: Tlp) -> (Service<SqliteStore>, Incident, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("cordon.db")).await.unwrap();
     let service = Service::new(store, DataDir::open(&dir.path().join("data")).unwrap()).unwrap();
@@ -55,6 +55,7 @@ async fn setup(tlp: Tlp) -> (Service<SqliteStore>, Incident, String, tempfile::T
             incident.id.as_str(),
             content,
             meta,
+            "203.0.113.9",
             Timestamp::from_unix_millis(NOW),
         )
         .await
@@ -82,14 +83,19 @@ async fn a_single_use_link_works_once_and_every_use_is_journaled() {
     assert!(format!("{share:?}").contains("***"), "the token never prints");
     let received = Arc::new(Mutex::new(Vec::new()));
     let record = service
-        .open_shared(share.token.expose(), Sink(Arc::clone(&received)), at(2))
+        .open_shared(share.token.expose(), Sink(Arc::clone(&received)), "198.51.100.7", at(2))
         .await
         .unwrap();
     assert_eq!(record.sha256, sha256);
     assert_eq!(*received.lock().unwrap(), b"disk image bytes".repeat(100));
 
     let again = service
-        .open_shared(share.token.expose(), Sink(Arc::new(Mutex::new(Vec::new()))), at(3))
+        .open_shared(
+            share.token.expose(),
+            Sink(Arc::new(Mutex::new(Vec::new()))),
+            "198.51.100.7",
+            at(3),
+        )
         .await;
     assert!(matches!(again, Err(AppError::ShareInvalid)), "{again:?}");
 
@@ -102,7 +108,7 @@ async fn a_single_use_link_works_once_and_every_use_is_journaled() {
     ));
     assert!(matches!(
         events[events.len() - 1],
-        Event::EvidenceShareUsed { intact: true, .. }
+        Event::EvidenceShareUsed { intact: true, from: Some(from), .. } if from == "198.51.100.7"
     ));
     assert_eq!(lines.last().unwrap().recorded.actor.as_str(), "share-link");
     let journal_text = format!("{events:?}");
@@ -131,16 +137,21 @@ async fn expired_forged_and_foreign_links_all_get_the_same_answer() {
     let late = Timestamp::from_unix_millis(NOW + 3_600_001);
     let sink = || Sink(Arc::new(Mutex::new(Vec::new())));
     let expired = service
-        .open_shared(share.token.expose(), sink(), late)
+        .open_shared(share.token.expose(), sink(), "198.51.100.7", late)
         .await
         .unwrap_err();
     let forged = format!("{}x", share.token.expose());
     let forged = service
-        .open_shared(&forged, sink(), Timestamp::from_unix_millis(NOW + 1))
+        .open_shared(&forged, sink(), "198.51.100.7", Timestamp::from_unix_millis(NOW + 1))
         .await
         .unwrap_err();
     let garbage = service
-        .open_shared("cdn_share_nonsense", sink(), Timestamp::from_unix_millis(NOW + 1))
+        .open_shared(
+            "cdn_share_nonsense",
+            sink(),
+            "198.51.100.7",
+            Timestamp::from_unix_millis(NOW + 1),
+        )
         .await
         .unwrap_err();
     for err in [expired, forged, garbage] {
@@ -149,7 +160,12 @@ async fn expired_forged_and_foreign_links_all_get_the_same_answer() {
     // Not single-use: it works more than once while it lasts.
     for n in 0..2 {
         service
-            .open_shared(share.token.expose(), sink(), Timestamp::from_unix_millis(NOW + 10 + n))
+            .open_shared(
+                share.token.expose(),
+                sink(),
+                "198.51.100.7",
+                Timestamp::from_unix_millis(NOW + 10 + n),
+            )
             .await
             .unwrap();
     }
@@ -184,6 +200,7 @@ async fn clients_cannot_post_custody_facts_themselves() {
         sha256,
         purpose: "pretend".into(),
         intact: true,
+        from: None,
     };
     let refused = service
         .act(&alice(), incident.id.as_str(), forged, Timestamp::from_unix_millis(NOW))

@@ -462,6 +462,7 @@ fn evidence_record(sha: char) -> cordon_domain::EvidenceRecord {
         collected_by: person("alice"),
         collected_at: cordon_domain::Timestamp::from_unix_millis(0),
         tlp: "TLP:RED".into(),
+        from: Some("203.0.113.7".into()),
     }
 }
 
@@ -482,6 +483,7 @@ fn evidence_custody_is_checked_and_survives_closure() {
         sha256: "f".repeat(64),
         purpose: "x".into(),
         intact: true,
+        from: None,
     };
     assert!(
         scenario
@@ -521,6 +523,7 @@ fn evidence_custody_is_checked_and_survives_closure() {
             sha256: "a".repeat(64),
             purpose: "regulator".into(),
             intact: false,
+            from: None,
         },
     );
     assert_eq!(scenario.incident.integrity_alarms.len(), 1);
@@ -529,4 +532,156 @@ fn evidence_custody_is_checked_and_survives_closure() {
         scenario.refused("alice", Event::EvidenceCollected(evidence_record('d'))),
         "the incident is closed; nothing more can change"
     );
+}
+
+fn hold(sha: char, reason: &str) -> Event {
+    Event::EvidenceLegalHoldPlaced {
+        sha256: sha.to_string().repeat(64),
+        reason: reason.into(),
+    }
+}
+
+fn release(sha: char, reason: &str) -> Event {
+    Event::EvidenceLegalHoldReleased {
+        sha256: sha.to_string().repeat(64),
+        reason: reason.into(),
+    }
+}
+
+fn retain(sha: char, until_millis: i64) -> Event {
+    Event::EvidenceRetentionSet {
+        sha256: sha.to_string().repeat(64),
+        until: cordon_domain::Timestamp::from_unix_millis(until_millis),
+        reason: "regulator: seven years".into(),
+    }
+}
+
+#[test]
+fn retention_and_legal_holds_are_the_commanders_or_counsels_and_survive_closure() {
+    let mut scenario = Scenario::security();
+    scenario.ok("alice", Event::EvidenceCollected(evidence_record('a')));
+    for (who, role) in [("carol", Role::Scribe), ("dana", Role::LegalCounsel)] {
+        scenario.ok(
+            "alice",
+            Event::RoleAssigned {
+                person: person(who),
+                role,
+            },
+        );
+    }
+    // A scribe may not; legal counsel and the commander may.
+    assert_eq!(
+        scenario.refused("carol", hold('a', "case 42")),
+        "only the incident commander or legal counsel may place a legal hold"
+    );
+    assert!(
+        scenario
+            .refused("dana", hold('a', " "))
+            .starts_with("a reason is required")
+    );
+    assert!(
+        scenario
+            .refused("dana", hold('f', "case 42"))
+            .starts_with("this incident has no evidence")
+    );
+    scenario.ok("dana", hold('a', "case 42"));
+    let item = &scenario.incident.evidence[0];
+    assert_eq!(item.legal_hold.as_ref().unwrap().reason, "case 42");
+    assert!(item.disposal_forbidden_at(cordon_domain::Timestamp::from_unix_millis(i64::MAX)));
+    assert!(
+        scenario
+            .refused("alice", hold('a', "again"))
+            .ends_with("is already under legal hold")
+    );
+
+    // Retention periods only grow.
+    scenario.ok("alice", retain('a', 2_000_000_000_000));
+    assert!(
+        scenario
+            .refused("alice", retain('a', 1_900_000_000_000))
+            .contains("a retention period is only ever extended")
+    );
+    assert_eq!(
+        scenario.refused("carol", retain('a', 2_100_000_000_000)),
+        "only the incident commander or legal counsel may set a retention period"
+    );
+    scenario.ok("dana", retain('a', 2_100_000_000_000));
+
+    // Close the incident: holds are still placed and released afterwards.
+    for step in 1..=11 {
+        scenario.ok(
+            "alice",
+            Event::StepNotApplicable {
+                step: StepId(step),
+                reason: "test".into(),
+            },
+        );
+    }
+    for step in 12..=14 {
+        scenario.ok(
+            "alice",
+            Event::StepSkipped {
+                step: StepId(step),
+                reason: "test".into(),
+            },
+        );
+    }
+    scenario.ok(
+        "alice",
+        Event::StatusChanged {
+            status: Status::Closed,
+            reason: "done".into(),
+        },
+    );
+    assert_eq!(
+        scenario.refused("carol", release('a', "case settled")),
+        "only the incident commander or legal counsel may release a legal hold"
+    );
+    scenario.ok("dana", release('a', "case settled"));
+    assert!(
+        scenario
+            .refused("dana", release('a', "again"))
+            .ends_with("is not under legal hold")
+    );
+    let item = &scenario.incident.evidence[0];
+    assert!(item.legal_hold.is_none());
+    // Released, the retention period still rules: kept until it ends, then disposable.
+    let until = item.retention.as_ref().unwrap().until;
+    assert!(item.disposal_forbidden_at(cordon_domain::Timestamp::from_unix_millis(until.unix_millis() - 1)));
+    assert!(!item.disposal_forbidden_at(until));
+    scenario.ok("alice", hold('a', "new subpoena"));
+
+    // The journal folds to the same state.
+    let refolded = Incident::fold(IncidentId::new("inc-1"), &scenario.journal).unwrap();
+    assert_eq!(refolded, scenario.incident);
+}
+
+#[test]
+fn without_a_commander_any_member_may_protect_evidence_but_not_release_it() {
+    let mut scenario = Scenario::declared(Kind::Security, "alice");
+    scenario.ok("alice", Event::EvidenceCollected(evidence_record('a')));
+    scenario.ok("alice", hold('a', "case 42"));
+    scenario.ok("alice", retain('a', 2_000_000_000_000));
+    assert_eq!(
+        scenario.refused("alice", release('a', "oops")),
+        "only the incident commander or legal counsel may release a legal hold"
+    );
+}
+
+#[test]
+fn custody_events_from_before_from_was_recorded_still_read() {
+    let old = r#"{"type":"evidence_accessed","sha256":"aa","purpose":"timeline","intact":true}"#;
+    let event: Event = serde_json::from_str(old).unwrap();
+    assert!(matches!(event, Event::EvidenceAccessed { from: None, .. }));
+    let old_record = r#"{"type":"evidence_collected","sha256":"aa","sha1":"bb","md5":"cc","size":1,"name":"x","source":"y","collected_by":"alice","collected_at":0,"tlp":"TLP:RED"}"#;
+    let event: Event = serde_json::from_str(old_record).unwrap();
+    assert!(matches!(event, Event::EvidenceCollected(record) if record.from.is_none()));
+    // An event without a known origin serializes exactly as before.
+    let again = Event::EvidenceAccessed {
+        sha256: "aa".into(),
+        purpose: "timeline".into(),
+        intact: true,
+        from: None,
+    };
+    assert_eq!(serde_json::to_string(&again).unwrap(), old);
 }

@@ -19,7 +19,7 @@ fn an_upload_in_pieces_survives_a_restart_and_becomes_evidence_when_finished() {
     let (first, rest) = image.split_at(1_500_000);
     let (second, third) = rest.split_at(2_000_000);
 
-    let upload = store.begin_upload().unwrap();
+    let upload = store.begin_upload("incident-1").unwrap();
     assert_eq!(store.append_upload(&upload, 0, first).unwrap(), 1_500_000);
     assert!(store.list().unwrap().is_empty(), "an unfinished upload is not evidence");
 
@@ -28,6 +28,7 @@ fn an_upload_in_pieces_survives_a_restart_and_becomes_evidence_when_finished() {
     let store = LocalDirStore::open(&root, StoreConfig::default()).unwrap();
     let status = store.upload_status(&upload).unwrap();
     assert_eq!(status.received, 1_500_000);
+    assert_eq!(status.label, "incident-1", "the label survives the restart too");
     assert!(status.last_written_at.unix_millis() > 0);
 
     store.append_upload(&upload, 1_500_000, second).unwrap();
@@ -38,6 +39,11 @@ fn an_upload_in_pieces_survives_a_restart_and_becomes_evidence_when_finished() {
     assert_eq!(ingested.digests, Digests::of(&image));
     assert_eq!(store.verify(&declared).unwrap(), ingested.digests);
     assert!(store.list_uploads().unwrap().is_empty());
+    let leftovers = std::fs::read_dir(store.root().join("uploads")).unwrap().count();
+    assert_eq!(
+        leftovers, 0,
+        "neither the content nor the label of a finished upload stays"
+    );
     assert!(matches!(
         store.upload_status(&upload),
         Err(EvidenceError::UnknownUpload { .. })
@@ -47,7 +53,7 @@ fn an_upload_in_pieces_survives_a_restart_and_becomes_evidence_when_finished() {
 #[test]
 fn a_piece_for_the_wrong_offset_says_where_to_resume() {
     let (_dir, store) = new_store();
-    let upload = store.begin_upload().unwrap();
+    let upload = store.begin_upload("incident-1").unwrap();
     store.append_upload(&upload, 0, &b"0123456789"[..]).unwrap();
     let err = store.append_upload(&upload, 0, &b"0123456789"[..]).unwrap_err();
     assert_eq!(
@@ -61,7 +67,7 @@ fn a_piece_for_the_wrong_offset_says_where_to_resume() {
 fn a_dropped_connection_keeps_what_arrived() {
     let (_dir, store) = new_store();
     let image = image();
-    let upload = store.begin_upload().unwrap();
+    let upload = store.begin_upload("incident-1").unwrap();
     let err = store
         .append_upload(
             &upload,
@@ -89,7 +95,7 @@ fn an_upload_over_the_size_limit_is_refused_and_thrown_away() {
     let (_dir, store) = new_store_with(StoreConfig {
         max_object_bytes: 1_000_000,
     });
-    let upload = store.begin_upload().unwrap();
+    let upload = store.begin_upload("incident-1").unwrap();
     store.append_upload(&upload, 0, &[0u8; 600_000][..]).unwrap();
     let err = store.append_upload(&upload, 600_000, &[0u8; 600_000][..]).unwrap_err();
     assert!(matches!(err, EvidenceError::TooLarge { limit_bytes: 1_000_000 }));
@@ -100,7 +106,7 @@ fn an_upload_over_the_size_limit_is_refused_and_thrown_away() {
 #[test]
 fn a_finished_upload_that_does_not_match_the_declared_hash_is_not_stored() {
     let (_dir, store) = new_store();
-    let upload = store.begin_upload().unwrap();
+    let upload = store.begin_upload("incident-1").unwrap();
     store.append_upload(&upload, 0, &b"what arrived"[..]).unwrap();
     let declared = Digests::of(b"what was sent").sha256;
     let err = store.finish_upload(&upload, Some(&declared)).unwrap_err();
@@ -114,7 +120,7 @@ fn a_finished_upload_that_does_not_match_the_declared_hash_is_not_stored() {
 fn finishing_content_that_is_already_stored_keeps_the_first_copy() {
     let (_dir, store) = new_store();
     let first = store.put(&b"disk image"[..]).unwrap();
-    let upload = store.begin_upload().unwrap();
+    let upload = store.begin_upload("incident-1").unwrap();
     store.append_upload(&upload, 0, &b"disk image"[..]).unwrap();
     let again = store.finish_upload(&upload, None).unwrap();
     assert!(!again.newly_stored);
@@ -149,8 +155,8 @@ fn upload_ids_cannot_name_other_files() {
 #[test]
 fn unfinished_uploads_are_listed_with_what_they_received() {
     let (_dir, store) = new_store();
-    let empty = store.begin_upload().unwrap();
-    let started = store.begin_upload().unwrap();
+    let empty = store.begin_upload("incident-1").unwrap();
+    let started = store.begin_upload("incident-1").unwrap();
     store.append_upload(&started, 0, &b"abc"[..]).unwrap();
     let mut expected = vec![(empty, 0), (started, 3)];
     expected.sort();

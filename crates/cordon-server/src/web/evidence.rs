@@ -1,19 +1,22 @@
-//! Evidence in the browser: the upload form of the incident room. The file streams from the
-//! multipart body into the locker, never held whole in memory; the CSRF token must be the
-//! form's first field, so nothing is stored before the form is known to come from Cordon.
+//! Evidence in the browser: the upload and share forms of the incident room. The file streams
+//! from the multipart body into the locker, never held whole in memory; the CSRF token must be
+//! the form's first field, so nothing is stored before the form is known to come from Cordon.
+//! A share link is shown once, on the page that answers the form, and never again.
 
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
-use cordon_app::EvidenceMeta;
+use cordon_app::{AppError, EvidenceMeta};
 use cordon_evidence::Tlp;
 use cordon_store::Store;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
+use crate::auth::ClientAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::web::extract::{WebError, WebUser, csrf_field, refused_form};
+use crate::web::extract::{WebError, WebForm, WebUser, csrf_field, html, refused_form};
+use crate::web::room::IssuedLink;
 
 /// The web upload route; like the API's, it is exempt from the body limit.
 pub const UPLOAD_PATH: &str = "/incidents/{incident}/evidence";
@@ -25,6 +28,7 @@ fn invalid(message: impl Into<String>) -> WebError {
 pub async fn upload<S: Store>(
     State(state): State<AppState<S>>,
     user: WebUser,
+    ClientAddr(from): ClientAddr,
     Path(reference): Path<String>,
     request: Request,
 ) -> Result<Response, WebError> {
@@ -112,7 +116,7 @@ pub async fn upload<S: Store>(
     let person = user.principal.person().clone();
     let stored = state
         .service()
-        .add_evidence(&person, incident.id.as_str(), reader, meta, now);
+        .add_evidence(&person, incident.id.as_str(), reader, meta, &from, now);
     let ((), stored) = tokio::join!(pump, stored);
     stored?;
     Ok(Redirect::to(&format!("/incidents/{}#evidence", incident.id.as_str())).into_response())
@@ -123,4 +127,61 @@ async fn next_field<'a>(multipart: &'a mut Multipart) -> Result<Option<axum::ext
         .next_field()
         .await
         .map_err(|err| WebError::Api(ApiError::bad_request(err.body_text())))
+}
+
+#[derive(serde::Deserialize)]
+pub struct ShareForm {
+    recipient: String,
+    purpose: String,
+    #[serde(default)]
+    valid_for_hours: String,
+}
+
+/// Issues a share link from the room and shows it once; a refusal (a TLP:RED item, a missing
+/// recipient or purpose) re-renders the room with the domain's words, like any other action.
+pub async fn share<S: Store>(
+    State(state): State<AppState<S>>,
+    Path((reference, sha256)): Path<(String, String)>,
+    WebForm { user, form }: WebForm<ShareForm>,
+) -> Result<Response, WebError> {
+    // Need-to-know first: a non-member learns nothing, not even that they may not write.
+    let row = state.service().resolve(user.principal.person(), &reference).await?;
+    user.require_write()?;
+    let hours = match form.valid_for_hours.trim() {
+        "" => 72,
+        text => text
+            .parse::<u32>()
+            .map_err(|_| invalid("the link's lifetime must be a whole number of hours"))?,
+    };
+    let issued = state
+        .service()
+        .share_evidence(
+            user.principal.person(),
+            row.id.as_str(),
+            &sha256,
+            &form.recipient,
+            &form.purpose,
+            hours,
+            true,
+            cordon_app::now(),
+        )
+        .await;
+    match issued {
+        Ok(issued) => {
+            let link = IssuedLink {
+                url: format!("{}/share/{}", state.config().public_url, issued.token.expose()),
+                recipient: form.recipient,
+                expires_at: issued.expires_at,
+            };
+            let markup = crate::web::render_room_with(&state, &user, row.id.as_str(), None, Some(&link)).await?;
+            Ok(html(StatusCode::CREATED, markup))
+        }
+        Err(AppError::Refused(refusal)) => {
+            let message = refusal.to_string();
+            let status = ApiError::from(AppError::Refused(refusal)).status;
+            let markup = crate::web::render_room_with(&state, &user, row.id.as_str(), Some(&message), None).await?;
+            Err(WebError::Page(status, markup))
+        }
+        Err(err) => Err(err.into()),
+    }
 }

@@ -46,10 +46,10 @@ fn page<S>(
     }
 }
 
-/// The web UI's routes, for the one route table.
 /// Exempt from the API's body limit, like the API's upload route.
 pub const EVIDENCE_UPLOAD_PATH: &str = evidence::UPLOAD_PATH;
 
+/// The web UI's routes, for the one route table.
 pub fn routes<S: Store>() -> Vec<Route<S>> {
     use Policy::*;
     vec![
@@ -59,6 +59,13 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             IncidentWrite,
             "Web UI: upload evidence from the incident room (multipart form, streamed to the locker)",
             post(evidence::upload::<S>),
+        ),
+        page(
+            Method::POST,
+            "/incidents/{incident}/evidence/{sha256}/share",
+            IncidentWrite,
+            "Web UI: issue a share link to one item for an outside party (form; the link is shown once)",
+            post(evidence::share::<S>),
         ),
         page(
             Method::GET,
@@ -623,6 +630,17 @@ async fn render_room<S: Store>(
     reference: &str,
     refusal: Option<&str>,
 ) -> Result<maud::Markup, WebError> {
+    render_room_with(state, user, reference, refusal, None).await
+}
+
+/// The room, with a share link just issued shown once at the top of the evidence section.
+pub(crate) async fn render_room_with<S: Store>(
+    state: &AppState<S>,
+    user: &WebUser,
+    reference: &str,
+    refusal: Option<&str>,
+    issued_share: Option<&room::IssuedLink>,
+) -> Result<maud::Markup, WebError> {
     let person = user.principal.person();
     let incident = state.service().show(person, reference).await?;
     let (journal, chain_break) = state.service().journal(person, incident.id.as_str()).await?;
@@ -634,6 +652,8 @@ async fn render_room<S: Store>(
         journal: &journal,
         chain_break: chain_break.as_ref(),
         refusal,
+        issued_share,
+        now: cordon_app::now(),
     }))
 }
 
@@ -664,6 +684,12 @@ struct EventForm {
     /// "person role", from the revoke-role list.
     #[serde(default)]
     holding: String,
+    /// An evidence item's SHA-256, for retention and legal holds.
+    #[serde(default)]
+    sha256: String,
+    /// A retention period's end: a date (YYYY-MM-DD, from a date field) or RFC 3339.
+    #[serde(default)]
+    until: String,
 }
 
 impl EventForm {
@@ -731,6 +757,20 @@ impl EventForm {
                 severity: self.severity.parse::<Severity>().map_err(parse_err)?,
                 reason,
             },
+            "evidence_retention_set" => Event::EvidenceRetentionSet {
+                sha256: self.sha256.trim().to_owned(),
+                until: cordon_domain::Timestamp::parse_date_or_rfc3339(&self.until)
+                    .map_err(|err| invalid(err.to_string()))?,
+                reason,
+            },
+            "evidence_legal_hold_placed" => Event::EvidenceLegalHoldPlaced {
+                sha256: self.sha256.trim().to_owned(),
+                reason,
+            },
+            "evidence_legal_hold_released" => Event::EvidenceLegalHoldReleased {
+                sha256: self.sha256.trim().to_owned(),
+                reason,
+            },
             other => return Err(invalid(format!("unknown action {other:?}"))),
         })
     }
@@ -752,6 +792,9 @@ fn anchor(event: &Event) -> String {
         | Event::MemberRemoved { .. }
         | Event::MemberExcluded { .. }
         | Event::MemberReinstated { .. } => "people".into(),
+        Event::EvidenceRetentionSet { .. }
+        | Event::EvidenceLegalHoldPlaced { .. }
+        | Event::EvidenceLegalHoldReleased { .. } => "evidence".into(),
         _ => "decisions".into(),
     }
 }

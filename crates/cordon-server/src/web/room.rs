@@ -5,7 +5,8 @@
 use cordon_app::JournalLine;
 use cordon_app::paging::AlertView;
 use cordon_domain::journal::ChainBreak;
-use cordon_domain::{Incident, Kind, Person, Role, Severity, Status, StepStatus};
+use cordon_domain::{EvidenceState, Incident, Kind, Person, Role, Severity, Status, StepStatus, Timestamp};
+use cordon_evidence::Tlp;
 use maud::{Markup, html};
 
 use crate::web::extract::WebUser;
@@ -21,6 +22,17 @@ pub struct Room<'a> {
     pub chain_break: Option<&'a ChainBreak>,
     /// A refusal from the last action, shown at the top.
     pub refusal: Option<&'a str>,
+    /// A share link the last action issued: shown on this page only, never again.
+    pub issued_share: Option<&'a IssuedLink>,
+    /// When the page is rendered, for whether a retention period still runs.
+    pub now: Timestamp,
+}
+
+/// A share link just issued, for the one page that shows it.
+pub struct IssuedLink {
+    pub url: String,
+    pub recipient: String,
+    pub expires_at: Timestamp,
 }
 
 pub fn page(room: &Room<'_>) -> Markup {
@@ -29,16 +41,18 @@ pub fn page(room: &Room<'_>) -> Markup {
     let codename = incident.codename.as_ref().map(|c| c.as_str());
     // The tab shows the codename of a security incident, never its title.
     let tab_title = view::display_name(incident.kind, codename, &incident.title);
-    let acts = room.user.may_write()
+    // Retention and legal holds outlive the incident: litigation often starts after closure.
+    let keeps = room.user.may_write()
         && !incident.is_excluded(me)
-        && incident.status != Status::Closed
         && !incident
             .roles
             .get(me)
             .is_some_and(|roles| roles.iter().all(|role| *role == Role::Observer));
+    let acts = keeps && incident.status != Status::Closed;
     let commands = acts && incident.commander().is_none_or(|commander| commander == me);
     let ctx = Ctx {
         room,
+        keeps,
         acts,
         commands,
         action: format!("/incidents/{}/events", incident.id.as_str()),
@@ -106,6 +120,8 @@ pub fn page(room: &Room<'_>) -> Markup {
 
 struct Ctx<'a> {
     room: &'a Room<'a>,
+    /// The viewer may take retention decisions at all (closed or not).
+    keeps: bool,
     /// The viewer may change this incident at all.
     acts: bool,
     /// The viewer may take commander-only actions (is the commander, or none is assigned).
@@ -458,12 +474,19 @@ fn evidence(ctx: &Ctx<'_>) -> Markup {
                     p { strong { "Integrity alarm: " } (alarm.reason) " (" (alarm.by.as_str()) ", " (time(alarm.at)) ")" }
                 }
             }
+            @if let Some(link) = ctx.room.issued_share {
+                div.notice #issued-share role="status" {
+                    p { strong { "Share link for " (link.recipient) ", shown only this once: " } }
+                    p { code.share-link { (link.url) } }
+                    p { "It works once and expires " (time(link.expires_at)) ". Copy it now and send it over a channel you trust." }
+                }
+            }
             @if incident.evidence.is_empty() {
                 p { "No evidence collected yet." }
             } @else {
                 table.evidence {
-                    caption { "Items, stored read-only under their SHA-256; every download is re-verified and journaled." }
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "TLP" } th scope="col" { "Size" } th scope="col" { "Source" } th scope="col" { "Collected" } th scope="col" { "SHA-256" } } }
+                    caption { "Items, stored read-only under their SHA-256; every download is re-verified and journaled. Cordon deletes nothing; retention and legal holds tell a disposal process what it must keep." }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "TLP" } th scope="col" { "Size" } th scope="col" { "Source" } th scope="col" { "Collected" } th scope="col" { "Retention" } th scope="col" { "SHA-256" } } }
                     tbody {
                         @for item in &incident.evidence {
                             @let record = &item.record;
@@ -473,9 +496,15 @@ fn evidence(ctx: &Ctx<'_>) -> Markup {
                                 td { (record.size) " bytes" }
                                 td { (record.source) }
                                 td { (record.collected_by.as_str()) ", " (time(record.collected_at)) }
+                                td.retention { (retention(item, ctx.room.now)) }
                                 td { code title=(record.sha256) { (record.sha256.get(..16).unwrap_or(&record.sha256)) "…" } }
                             }
                         }
+                    }
+                }
+                @if ctx.keeps {
+                    @for item in &incident.evidence {
+                        (item_forms(ctx, item))
                     }
                 }
             }
@@ -517,6 +546,102 @@ fn alerts(alerts: &[AlertView]) -> Markup {
                         @if view.alert.event_count > 1 { " · " (view.alert.event_count) " events" }
                     }
                     (crate::web::alerts::pages_table(&view.pages))
+                }
+            }
+        }
+    }
+}
+
+/// An item's retention in words: a legal hold outranks a retention period.
+fn retention(item: &EvidenceState, now: Timestamp) -> Markup {
+    html! {
+        @if let Some(hold) = &item.legal_hold {
+            strong { "Legal hold" } " since " (time(hold.at)) " by " (hold.by.as_str()) ": “" (hold.reason) "”"
+            @if let Some(period) = &item.retention { br; "Then kept until " (time(period.until)) }
+        } @else if let Some(period) = item.retention.as_ref().filter(|period| now < period.until) {
+            "Kept until " (time(period.until)) ": “" (period.reason) "”"
+        } @else {
+            "Standard"
+        }
+    }
+}
+
+/// Per item: the share form (never for TLP:RED) and, for the commander or legal counsel, the
+/// retention and legal-hold forms. The domain decides again when the form arrives.
+fn item_forms(ctx: &Ctx<'_>, item: &EvidenceState) -> Markup {
+    let incident = ctx.room.incident;
+    let record = &item.record;
+    let me = &ctx.room.user.principal.user.name;
+    let roles = incident.roles.get(me);
+    let holds = |role: Role| roles.is_some_and(|roles| roles.contains(&role));
+    let decides = holds(Role::IncidentCommander) || holds(Role::LegalCounsel);
+    let shareable = ctx.acts && record.tlp.parse::<Tlp>().is_ok_and(Tlp::may_share_outside_members);
+    let protects = decides || incident.commander().is_none();
+    let key = record.sha256.get(..12).unwrap_or(&record.sha256);
+    let user = ctx.room.user;
+    html! {
+        details.item-actions id={ "evidence-" (key) } {
+            summary { "Share or retain " (record.name) }
+            div.forms {
+                @if shareable {
+                    form.card method="post" action={ "/incidents/" (incident.id.as_str()) "/evidence/" (record.sha256) "/share" } {
+                        (csrf(user))
+                        div.field {
+                            label for={ "share-recipient-" (key) } { "Share with (recipient)" }
+                            input id={ "share-recipient-" (key) } type="text" name="recipient" required placeholder="J. Doe, Outside Forensics Ltd";
+                        }
+                        div.field {
+                            label for={ "share-purpose-" (key) } { "Purpose" }
+                            input id={ "share-purpose-" (key) } type="text" name="purpose" required;
+                        }
+                        div.field {
+                            label for={ "share-hours-" (key) } { "Valid for (hours)" }
+                            input id={ "share-hours-" (key) } type="number" name="valid_for_hours" min="1" max="720" value="72";
+                        }
+                        button type="submit" { "Create a one-time share link" }
+                    }
+                } @else if ctx.acts {
+                    p.hint { (record.tlp) " items are never shared outside the incident's members." }
+                }
+                @if protects {
+                    form.card method="post" action=(ctx.action) {
+                        (csrf(user))
+                        input type="hidden" name="type" value="evidence_retention_set";
+                        input type="hidden" name="sha256" value=(record.sha256);
+                        div.field {
+                            label for={ "retain-until-" (key) } { "Keep at least until" }
+                            input id={ "retain-until-" (key) } type="date" name="until" required;
+                        }
+                        div.field {
+                            label for={ "retain-reason-" (key) } { "Reason" }
+                            input id={ "retain-reason-" (key) } type="text" name="reason" required;
+                        }
+                        button type="submit" { "Set retention" }
+                    }
+                    @if item.legal_hold.is_none() {
+                        form.card method="post" action=(ctx.action) {
+                            (csrf(user))
+                            input type="hidden" name="type" value="evidence_legal_hold_placed";
+                            input type="hidden" name="sha256" value=(record.sha256);
+                            div.field {
+                                label for={ "hold-reason-" (key) } { "Matter (case number, order)" }
+                                input id={ "hold-reason-" (key) } type="text" name="reason" required;
+                            }
+                            button type="submit" { "Place legal hold" }
+                        }
+                    }
+                }
+                @if decides && item.legal_hold.is_some() {
+                    form.card method="post" action=(ctx.action) {
+                        (csrf(user))
+                        input type="hidden" name="type" value="evidence_legal_hold_released";
+                        input type="hidden" name="sha256" value=(record.sha256);
+                        div.field {
+                            label for={ "release-reason-" (key) } { "Why release the hold" }
+                            input id={ "release-reason-" (key) } type="text" name="reason" required;
+                        }
+                        button type="submit" { "Release legal hold" }
+                    }
                 }
             }
         }

@@ -26,7 +26,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub enum Who {
     /// An administrator who is not on the security incident.
     Admin,
-    /// A responder who is a plain member of the security incident.
+    /// A responder on the security incident as its legal counsel.
     Responder,
     /// A viewer who is a member of the security incident.
     Viewer,
@@ -116,6 +116,8 @@ pub struct Fixture {
     pub incident: String,
     /// The SHA-256 of one evidence item (TLP:AMBER) in the security incident.
     pub evidence: String,
+    /// An unfinished resumable upload to the security incident.
+    pub upload: String,
     pub codename: String,
     pub operational: String,
     pub callers: HashMap<Who, Caller>,
@@ -189,6 +191,7 @@ impl Fixture {
         let mut callers = HashMap::new();
         let mut fixture_incident = String::new();
         let mut evidence = String::new();
+        let mut upload = String::new();
         let mut codename = String::new();
         let mut operational = String::new();
         let mut setup_token = None;
@@ -222,7 +225,10 @@ impl Fixture {
                     person: person("alice"),
                     role: Role::IncidentCommander,
                 },
-                Event::MemberAdded { person: person("rita") },
+                Event::RoleAssigned {
+                    person: person("rita"),
+                    role: Role::LegalCounsel,
+                },
                 Event::MemberAdded { person: person("vera") },
                 Event::MemberAdded {
                     person: person("mallory"),
@@ -248,10 +254,25 @@ impl Fixture {
             };
             let content = std::io::Cursor::new(b"fixture evidence".to_vec());
             let (_, record) = service
-                .add_evidence(&person("alice"), incident.id.as_str(), content, meta, now)
+                .add_evidence(&person("alice"), incident.id.as_str(), content, meta, "fixture", now)
                 .await
                 .unwrap();
             evidence = record.sha256;
+            let started = service
+                .begin_upload(&person("alice"), incident.id.as_str())
+                .await
+                .unwrap();
+            service
+                .append_upload(
+                    &person("alice"),
+                    incident.id.as_str(),
+                    started.as_str(),
+                    0,
+                    std::io::Cursor::new(b"first piece of an upload".to_vec()),
+                )
+                .await
+                .unwrap();
+            upload = started.to_string();
             codename = incident.codename.unwrap().to_string();
             operational = service
                 .declare(&person("alice"), declare(Kind::Operational), now)
@@ -309,6 +330,7 @@ impl Fixture {
             app: cordon_server::router(state),
             incident: fixture_incident,
             evidence,
+            upload,
             codename,
             operational,
             callers,

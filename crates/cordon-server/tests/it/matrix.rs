@@ -73,6 +73,10 @@ fn sample_form(path: &str, fixture: &Fixture) -> Option<Vec<(&'static str, Strin
         "/incidents/{incident}/events" => vec![("type", "step_started".into()), ("step", "1".into())],
         // Not multipart: a caller who gets through access control is told to choose a file.
         "/incidents/{incident}/evidence" => vec![("source", "host db-3".into())],
+        "/incidents/{incident}/evidence/{sha256}/share" => vec![
+            ("recipient", "J. Doe, Outside Forensics".into()),
+            ("purpose", "independent analysis".into()),
+        ],
         "/break-glass" => vec![
             ("incident", fixture.incident.clone()),
             ("reason", "counsel asked for a legal hold review".into()),
@@ -142,6 +146,19 @@ fn sample_body(method: &Method, path: &str) -> Option<Option<Value>> {
         ("POST", "/api/v1/incidents/{incident}/evidence/{sha256}/share") => {
             Some(json!({"recipient": "J. Doe, Outside Forensics", "purpose": "independent analysis"}))
         }
+        ("POST", "/api/v1/incidents/{incident}/evidence/{sha256}/retention") => {
+            Some(json!({"until": "2033-01-31", "reason": "regulator: seven years"}))
+        }
+        ("POST", "/api/v1/incidents/{incident}/evidence/{sha256}/legal-hold")
+        | ("POST", "/api/v1/incidents/{incident}/evidence/{sha256}/legal-hold/release") => {
+            Some(json!({"reason": "case 42"}))
+        }
+        ("POST", "/api/v1/incidents/{incident}/evidence/uploads") => None,
+        // Without the Upload-Offset header a caller who gets through access control gets a 400.
+        ("PATCH", "/api/v1/incidents/{incident}/evidence/uploads/{upload}") => None,
+        ("POST", "/api/v1/incidents/{incident}/evidence/uploads/{upload}/complete") => {
+            Some(json!({"source": "host db-3"}))
+        }
         ("POST", "/api/v1/incidents/{incident}/break-glass") => {
             Some(json!({"reason": "counsel asked for a legal hold review"}))
         }
@@ -182,6 +199,7 @@ fn concrete_path(template: &str, fixture: &Fixture, who: Who) -> String {
     template
         .replace("{incident}", &fixture.incident)
         .replace("{sha256}", &fixture.evidence)
+        .replace("{upload}", &fixture.upload)
         .replace("{user}", "rita")
         .replace("{token}", token)
         .replace("{service}", "db")

@@ -28,6 +28,7 @@ pub async fn every_form_refuses_a_post_without_the_csrf_field(backend: Backend) 
         let path = route
             .path
             .replace("{incident}", &fixture.incident)
+            .replace("{sha256}", &fixture.evidence)
             .replace("{token}", "token-of-alice");
         let fields = [
             ("type", "step_started"),
@@ -248,4 +249,83 @@ pub async fn an_account_that_must_enrol_a_second_factor_is_sent_to_enrol(backend
             .text
             .contains("needs a second factor before you can see incidents")
     );
+}
+
+pub async fn the_room_shares_an_item_once_and_never_a_red_one(backend: Backend) {
+    let fixture = Fixture::new(&backend, true).await;
+    let room = format!("/incidents/{}", fixture.incident);
+    let page = fixture.call(Who::Member, Method::GET, &room, None).await;
+    let action = format!("{room}/evidence/{}/share", fixture.evidence);
+    assert!(
+        page.text.contains(&format!("action=\"{action}\"")),
+        "the room offers the form"
+    );
+    assert!(page.text.contains("Place legal hold"), "the commander may hold");
+    let viewer = fixture.call(Who::Viewer, Method::GET, &room, None).await;
+    assert!(!viewer.text.contains(&action), "a viewer gets no share form");
+
+    let fields = [
+        ("recipient", "J. Doe, Outside Forensics"),
+        ("purpose", "independent analysis"),
+        ("valid_for_hours", "24"),
+    ];
+    let issued = fixture.form(Who::Member, &action, &fields, true).await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.text);
+    let start = issued.text.find("/share/cdn_share_").expect("the link is on the page");
+    let token: String = issued.text[start + "/share/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .collect();
+    assert!(issued.text.contains("shown only this once"));
+    let again = fixture.call(Who::Member, Method::GET, &room, None).await;
+    assert!(!again.text.contains(&token), "the link is shown once, never again");
+    assert!(again.text.contains("shared evidence"), "the journal records the share");
+    let shared = fixture
+        .call(Who::Anonymous, Method::GET, &format!("/share/{token}"), None)
+        .await;
+    assert_eq!(shared.status, StatusCode::OK);
+    assert_eq!(shared.text, "fixture evidence");
+
+    // A TLP:RED item has no share form, and a forged post is refused in the domain's words.
+    let red = fixture
+        .call(
+            Who::Member,
+            Method::POST,
+            &format!(
+                "/api/v1/incidents/{}/evidence?source=host%20db-3&tlp=TLP:RED",
+                fixture.incident
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(red.status, StatusCode::CREATED, "{}", red.text);
+    let red_action = format!("{room}/evidence/{}/share", red.json["sha256"].as_str().unwrap());
+    let page = fixture.call(Who::Member, Method::GET, &room, None).await;
+    assert!(!page.text.contains(&red_action));
+    assert!(page.text.contains("TLP:RED items are never shared"));
+    let refused = fixture.form(Who::Member, &red_action, &fields, true).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert!(
+        refused.text.contains("TLP:RED evidence is never shared"),
+        "{}",
+        refused.text
+    );
+
+    // Holds work from the room too, through the one event form.
+    let held = fixture
+        .form(
+            Who::Member,
+            &format!("{room}/events"),
+            &[
+                ("type", "evidence_legal_hold_placed"),
+                ("sha256", fixture.evidence.as_str()),
+                ("reason", "case 42"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(held.status, StatusCode::SEE_OTHER, "{}", held.text);
+    let page = fixture.call(Who::Member, Method::GET, &room, None).await;
+    assert!(page.text.contains("Legal hold"), "the list shows the hold");
+    assert!(page.text.contains("Release legal hold"));
 }
