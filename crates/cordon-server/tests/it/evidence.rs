@@ -140,8 +140,10 @@ pub async fn the_room_uploads_evidence_as_a_streamed_multipart_form(backend: Bac
     body.push_str(&part("csrf_token", caller.csrf.as_deref().unwrap()));
     body.push_str(&part("source", "laptop of the on-call engineer"));
     body.push_str(&part("tlp", "TLP:GREEN"));
+    // Three megabytes: past the API's body limit and axum's default multipart limit.
+    let log = "sshd[1]: Accepted password for root\r\n".repeat(3 * 1024 * 1024 / 37);
     body.push_str(&format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"auth.log\"\r\nContent-Type: text/plain\r\n\r\nsshd[1]: Accepted password for root\r\n--{boundary}--\r\n"
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"auth.log\"\r\nContent-Type: text/plain\r\n\r\n{log}\r\n--{boundary}--\r\n"
     ));
     let request = |body: String| {
         Request::post(format!("/incidents/{}/evidence", fixture.incident))

@@ -202,3 +202,60 @@ fn an_item_over_the_size_limit_is_refused_and_nothing_is_stored() {
     let listed = cordon.ok("alice", &["evidence", "list", "--incident", &incident]);
     assert_eq!(listed.lines().count(), 1, "nothing stored: {listed}");
 }
+
+#[test]
+fn legal_holds_and_retention_from_the_command_line() {
+    let cordon = Cordon::new();
+    let (incident, sha256) = collected(&cordon);
+    let item = &sha256[..12];
+    cordon.ok("alice", &["role", "assign", &incident, "alice", "incident-commander"]);
+    cordon.ok("alice", &["member", "add", &incident, "carol"]);
+    let refused = cordon.fails(
+        "carol",
+        &["evidence", "hold", item, "--incident", &incident, "--reason", "case 42"],
+    );
+    assert!(
+        refused.contains("only the incident commander or legal counsel may place a legal hold"),
+        "{refused}"
+    );
+    let held = cordon.ok(
+        "alice",
+        &["evidence", "hold", item, "--incident", &incident, "--reason", "case 42"],
+    );
+    assert!(held.contains("legal hold"), "{held}");
+    cordon.ok(
+        "alice",
+        &[
+            "evidence",
+            "retain",
+            item,
+            "--incident",
+            &incident,
+            "--until",
+            "2099-01-31",
+            "--reason",
+            "regulator",
+        ],
+    );
+    let list = cordon.ok("alice", &["evidence", "list", "--incident", &incident]);
+    assert!(list.contains("RETENTION") && list.contains("legal hold"), "{list}");
+    cordon.ok(
+        "alice",
+        &[
+            "evidence",
+            "release",
+            item,
+            "--incident",
+            &incident,
+            "--reason",
+            "case settled",
+        ],
+    );
+    let list = cordon.ok("alice", &["evidence", "list", "--incident", &incident]);
+    assert!(list.contains("kept until 2099-01-31"), "{list}");
+    let journal = cordon.ok("alice", &["--json", "journal", &incident]);
+    assert!(
+        journal.contains("local cli on "),
+        "the collection records the host: {journal}"
+    );
+}

@@ -239,3 +239,121 @@ fn a_closed_log_pipe_does_not_break_requests() {
     );
     assert_eq!(created.status(), 201);
 }
+
+#[test]
+fn evidence_added_through_a_server_resumes_an_interrupted_upload() {
+    let server = start_server();
+    post(
+        &format!("{}/api/v1/setup", server.url),
+        json!({"token": server.setup_token, "name": "root", "password": "correct horse battery"}),
+        None,
+        None,
+    );
+    let login = post(
+        &format!("{}/api/v1/session", server.url),
+        json!({"name": "root", "password": "correct horse battery"}),
+        None,
+        None,
+    );
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = login.into_json::<Value>().unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alice = user_with_token(&server, &(cookie, csrf), "alice", "responder");
+    let declared: Value = serde_json::from_str(&ok(
+        &server,
+        &alice,
+        &["--json", "incident", "open", "--title", "Memory image of web-1"],
+    ))
+    .unwrap();
+    let codename = declared["codename"].as_str().unwrap().to_owned();
+
+    // An earlier run sent the first megabyte, then the connection dropped.
+    let image: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    let file = server._dir.path().join("web-1.lime");
+    std::fs::write(&file, &image).unwrap();
+    let uploads = format!("{}/api/v1/incidents/{codename}/evidence/uploads", server.url);
+    let started: Value = ureq::post(&uploads)
+        .set("authorization", &format!("Bearer {alice}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let upload = started["upload"].as_str().unwrap().to_owned();
+    ureq::request("PATCH", &format!("{uploads}/{upload}"))
+        .set("authorization", &format!("Bearer {alice}"))
+        .set("upload-offset", "0")
+        .send_bytes(&image[..1_000_000])
+        .unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["--server", &server.url, "--json", "evidence", "add"])
+        .arg(&file)
+        .args([
+            "--incident",
+            &codename,
+            "--source",
+            "host web-1, memory",
+            "--resume",
+            &upload,
+        ])
+        .env("CORDON_TOKEN", &alice)
+        .env("CORDON_UPLOAD_PIECE_BYTES", "700000")
+        .env_remove("CORDON_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sha256 = record["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(record["size"], image.len());
+    assert_eq!(
+        record["from"], "127.0.0.1",
+        "the server records where the upload came from"
+    );
+
+    // A fresh upload of the same content is refused as already collected, after its pieces.
+    let again = cordon(
+        &server,
+        &alice,
+        &[
+            "evidence",
+            "add",
+            &file.display().to_string(),
+            "--incident",
+            &codename,
+            "--source",
+            "again",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already collected"));
+
+    ok(
+        &server,
+        &alice,
+        &[
+            "evidence",
+            "hold",
+            &sha256[..12],
+            "--incident",
+            &codename,
+            "--reason",
+            "case 42",
+        ],
+    );
+    let list = ok(&server, &alice, &["evidence", "list", "--incident", &codename]);
+    assert!(list.contains("legal hold") && list.contains("web-1.lime"), "{list}");
+    let refused = cordon(
+        &server,
+        &alice,
+        &["evidence", "export", "--incident", &codename, "--out", "x.tar"],
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("run the others on the server's host"));
+}
