@@ -164,8 +164,10 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-/// The client's address, for throttling: the connection's peer, or "unknown" when the server
-/// runs without connection info (in tests).
+/// The client's address, for throttling and for the chain of custody's "from where": the
+/// connection's peer, or "unknown" when the server runs without connection info (in tests).
+/// `X-Forwarded-For` is not read: Cordon has no trusted-proxy setting to tell a proxy's
+/// header from a client's.
 pub struct ClientAddr(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {

@@ -406,14 +406,20 @@ async fn retain<S: Store>(
     Path((reference, sha256)): Path<(String, String)>,
     JsonBody(request): JsonBody<RetentionRequest>,
 ) -> Result<Response, ApiError> {
-    let until = Timestamp::parse_date_or_rfc3339(&request.until).map_err(|err| invalid(err.to_string()));
-    // Access first, so a non-member cannot learn anything from a malformed time either.
-    writer(&state, &principal, &reference).await?;
-    let decision = RetentionDecision::RetainUntil {
-        until: until?,
-        reason: request.reason,
-    };
-    decide(&state, &principal, &reference, &sha256, decision).await
+    match Timestamp::parse_date_or_rfc3339(&request.until) {
+        Ok(until) => {
+            let decision = RetentionDecision::RetainUntil {
+                until,
+                reason: request.reason,
+            };
+            decide(&state, &principal, &reference, &sha256, decision).await
+        }
+        Err(err) => {
+            // Access first, so a non-member cannot learn anything from a malformed time either.
+            writer(&state, &principal, &reference).await?;
+            Err(invalid(err.to_string()))
+        }
+    }
 }
 
 async fn hold<S: Store>(
