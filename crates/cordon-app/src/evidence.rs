@@ -52,8 +52,8 @@ impl RetentionDecision {
     }
 }
 
-/// Where a person acting on evidence is, for the chain of custody: the client's address for
-/// the server, and the host for the local command line.
+/// Where the local command line acts from, for the chain of custody's "from where":
+/// `local cli on <host>`. The server records the client's address instead.
 pub fn local_origin() -> String {
     let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()

@@ -163,10 +163,10 @@ impl LocalDirStore {
             path: self.upload_path(upload),
             source,
         })?;
-        // A modification time before the epoch or unreadable is reported as the epoch, which
-        // makes the upload look stale: the safe side for a clean-up.
         // An upload from before labels existed has none: an empty label matches no caller.
         let label = fs::read_to_string(self.label_path(upload)).unwrap_or_default();
+        // A modification time before the epoch or unreadable is reported as the epoch, which
+        // makes the upload look stale: the safe side for a clean-up.
         let millis = metadata
             .modified()
             .ok()
