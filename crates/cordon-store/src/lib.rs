@@ -25,8 +25,8 @@ use cordon_domain::{Entry, Head, IncidentId, SignedCheckpoint};
 pub use accounts::{AccountStore, ApiToken, Session, User, UserUpdate};
 pub use backend::{PgStore, SqliteStore, redact_url};
 pub use paging::{
-    AlertRow, ContactRow, Definition, DefinitionKind, Delivery, Effect, EscalationRow, IntakeRow, IntegrationRow,
-    Joined, NewIntake, NewNotification, NotificationRow, PagingStore, ServiceRow,
+    Advance, AlertRow, ContactRow, Definition, DefinitionKind, Delivery, Effect, EscalationRow, IntakeRow,
+    IntegrationRow, Joined, NewIntake, NewNotification, NotificationRow, PagingStore, ServiceRow,
 };
 pub use projection::{IncidentRow, Projection};
 

@@ -203,6 +203,15 @@ pub enum Effect {
     Resolve,
 }
 
+/// One escalation step to page: the timer as it was read, where it goes next (`None` ends it),
+/// and the notifications it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advance {
+    pub from: EscalationRow,
+    pub next: Option<(u32, u32, Timestamp)>,
+    pub notifications: Vec<NewNotification>,
+}
+
 /// How one notification attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -299,15 +308,14 @@ pub trait PagingStore: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<EscalationRow>, StoreError>> + Send;
 
-    /// Pages the step `from` names, once: if the timer still stands at `from`, writes the
-    /// notifications and moves it to `next` (or ends it). `false` when another node did it.
-    fn advance_escalation(
+    /// Pages the steps named, each once, in one transaction: where a timer still stands at its
+    /// `from`, writes its notifications and moves it to `next` (or ends it). For each step,
+    /// `false` when another node did it.
+    fn advance_escalations(
         &self,
-        from: &EscalationRow,
-        next: Option<(u32, u32, Timestamp)>,
-        notifications: &[NewNotification],
+        steps: &[Advance],
         now: Timestamp,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 
     /// Claims up to `limit` due notifications for `lease_millis`: no other sender gets them
     /// until the lease lapses.
@@ -326,7 +334,8 @@ pub trait PagingStore: Send + Sync {
         since: Timestamp,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    fn finish_notification(&self, id: i64, delivery: &Delivery) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records how each attempt ended, in one transaction.
+    fn finish_notifications(&self, results: &[(i64, Delivery)]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The outbox rows of an alert or of every alert of an incident, oldest first.
     fn notifications_of_incident(
@@ -565,6 +574,62 @@ macro_rules! impl_paging_store {
                         })
                     })
                     .collect()
+            }
+
+            /// One compare-and-set step of [`PagingStore::advance_escalations`].
+            async fn advance_on(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                step: &Advance,
+                now: Timestamp,
+            ) -> Result<bool, StoreError> {
+                let from = &step.from;
+                let (round, level, due, done) = match step.next {
+                    Some((round, level, due)) => (round, level, due, false),
+                    None => (from.round, from.level, from.due_at, true),
+                };
+                let moved = sqlx::query(
+                    "UPDATE escalations SET round = $3, level = $4, due_at = $5, done = $6 \
+                     WHERE alert_id = $1 AND NOT done AND round = $7 AND level = $8 AND due_at = $2",
+                )
+                .bind(&from.alert_id)
+                .bind(from.due_at.unix_millis())
+                .bind(i64::from(round))
+                .bind(i64::from(level))
+                .bind(due.unix_millis())
+                .bind(done)
+                .bind(i64::from(from.round))
+                .bind(i64::from(from.level))
+                .execute(&mut *tx)
+                .await
+                .map_err(db("advancing an escalation"))?;
+                if moved.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                for page in &step.notifications {
+                    let (status, error) = match page.contact_id {
+                        Some(_) => ("pending", None),
+                        None => ("failed", Some("no contact method")),
+                    };
+                    sqlx::query(
+                        "INSERT INTO notifications (alert_id, incident_id, person, contact_id, round, level, page, \
+                         status, next_attempt_at, created_at, last_error) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
+                    )
+                    .bind(&page.alert_id)
+                    .bind(&page.incident_id)
+                    .bind(&page.person)
+                    .bind(&page.contact_id)
+                    .bind(i64::from(page.round))
+                    .bind(i64::from(page.level))
+                    .bind(&page.page)
+                    .bind(status)
+                    .bind(now.unix_millis())
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("writing a notification"))?;
+                }
+                Ok(true)
             }
 
             async fn definition_rows(&self, sql: &'static str) -> Result<Vec<Definition>, StoreError> {
@@ -1030,62 +1095,14 @@ macro_rules! impl_paging_store {
                 rows.iter().map(Self::escalation_from).collect()
             }
 
-            async fn advance_escalation(
-                &self,
-                from: &EscalationRow,
-                next: Option<(u32, u32, Timestamp)>,
-                notifications: &[NewNotification],
-                now: Timestamp,
-            ) -> Result<bool, StoreError> {
+            async fn advance_escalations(&self, steps: &[Advance], now: Timestamp) -> Result<Vec<bool>, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
-                let (round, level, due, done) = match next {
-                    Some((round, level, due)) => (round, level, due, false),
-                    None => (from.round, from.level, from.due_at, true),
-                };
-                let moved = sqlx::query(
-                    "UPDATE escalations SET round = $3, level = $4, due_at = $5, done = $6 \
-                     WHERE alert_id = $1 AND NOT done AND round = $7 AND level = $8 AND due_at = $2",
-                )
-                .bind(&from.alert_id)
-                .bind(from.due_at.unix_millis())
-                .bind(i64::from(round))
-                .bind(i64::from(level))
-                .bind(due.unix_millis())
-                .bind(done)
-                .bind(i64::from(from.round))
-                .bind(i64::from(from.level))
-                .execute(&mut *tx)
-                .await
-                .map_err(db("advancing an escalation"))?;
-                if moved.rows_affected() != 1 {
-                    return Ok(false);
+                let mut won = Vec::with_capacity(steps.len());
+                for step in steps {
+                    won.push(Self::advance_on(&mut *tx, step, now).await?);
                 }
-                for page in notifications {
-                    let (status, error) = match page.contact_id {
-                        Some(_) => ("pending", None),
-                        None => ("failed", Some("no contact method")),
-                    };
-                    sqlx::query(
-                        "INSERT INTO notifications (alert_id, incident_id, person, contact_id, round, level, page, \
-                         status, next_attempt_at, created_at, last_error) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
-                    )
-                    .bind(&page.alert_id)
-                    .bind(&page.incident_id)
-                    .bind(&page.person)
-                    .bind(&page.contact_id)
-                    .bind(i64::from(page.round))
-                    .bind(i64::from(page.level))
-                    .bind(&page.page)
-                    .bind(status)
-                    .bind(now.unix_millis())
-                    .bind(error)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("writing a notification"))?;
-                }
-                tx.commit().await.map_err(db("committing an escalation step"))?;
-                Ok(true)
+                tx.commit().await.map_err(db("committing escalation steps"))?;
+                Ok(won)
             }
 
             async fn claim_notifications(
@@ -1130,7 +1147,10 @@ macro_rules! impl_paging_store {
                 Ok(u64::try_from(n).unwrap_or(0))
             }
 
-            async fn finish_notification(&self, id: i64, delivery: &Delivery) -> Result<(), StoreError> {
+            async fn finish_notifications(&self, results: &[(i64, Delivery)]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+                for (id, delivery) in results {
+                let id = *id;
                 let query = match delivery {
                     Delivery::Sent { at } => sqlx::query(
                         "UPDATE notifications SET status = 'sent', sent_at = $2, lease_until = NULL WHERE id = $1",
@@ -1163,8 +1183,9 @@ macro_rules! impl_paging_store {
                     .bind(id)
                     .bind(at.unix_millis()),
                 };
-                query.execute(&self.pool).await.map_err(db("recording a delivery"))?;
-                Ok(())
+                query.execute(&mut *tx).await.map_err(db("recording a delivery"))?;
+                }
+                tx.commit().await.map_err(db("committing deliveries"))
             }
 
             async fn notifications_of_incident(&self, incident: &str) -> Result<Vec<NotificationRow>, StoreError> {

@@ -14,7 +14,7 @@ use cordon_intake::{Outcome, Signal, route};
 use cordon_notify::{Channel, Disclosure, LinkAction, LinkClaim, LinkSigner, Notifier, Page, SendError};
 use cordon_oncall::escalation::Step;
 use cordon_store::{
-    AlertRow, Delivery, Effect, EscalationRow, IntakeRow, Joined, NewNotification, NotificationRow, Store,
+    Advance, AlertRow, Delivery, Effect, EscalationRow, IntakeRow, Joined, NewNotification, NotificationRow, Store,
 };
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -26,8 +26,9 @@ use crate::{AppError, DeclareRequest, now};
 /// restart). Within one process stages wake each other at once.
 const POLL: Duration = Duration::from_millis(500);
 
-/// Events processed per transaction.
-const PROCESS_BATCH: u32 = 1_000;
+/// Events processed per transaction: small enough that intake, which shares SQLite's one
+/// write lock, never waits long for it.
+const PROCESS_BATCH: u32 = 250;
 
 /// How long a sender holds a claimed notification before another may retry it.
 const LEASE_MILLIS: i64 = 60_000;
@@ -208,27 +209,47 @@ impl<S: Store> Paging<S> {
             return Ok(0);
         }
         let directory = self.directory().await?;
-        let mut paged = 0;
+        let mut steps = Vec::with_capacity(due.len());
         for timer in due {
-            if self.escalate_one(&timer, &directory, now).await? {
+            if let Some(step) = self.escalation_step(timer, &directory, now).await? {
+                steps.push(step);
+            }
+        }
+        // One transaction for every step of this turn: on SQLite each commit is a disk sync.
+        let won = self.store().advance_escalations(&steps, now).await?;
+        let mut paged = 0;
+        for (step, won) in steps.iter().zip(won) {
+            if won && !step.notifications.is_empty() {
                 paged += 1;
+                tracing::info!(
+                    alert = %step.from.alert_id,
+                    level = step.from.level + 1,
+                    round = step.from.round,
+                    pages = step.notifications.len(),
+                    "paged"
+                );
             }
         }
         Ok(paged)
     }
 
-    async fn escalate_one(
+    /// The step a due timer pages: whom, saying what, and where the timer goes next.
+    async fn escalation_step(
         &self,
-        timer: &EscalationRow,
+        timer: EscalationRow,
         directory: &Directory,
         now: Timestamp,
-    ) -> Result<bool, PagingError> {
+    ) -> Result<Option<Advance>, PagingError> {
         let Some(alert) = self.store().alert(&timer.alert_id).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         let Some(policy) = directory.policies.get(&timer.policy) else {
             tracing::warn!(alert = %alert.id, policy = %timer.policy, "escalation policy is gone; escalation ends");
-            return Ok(self.store().advance_escalation(timer, None, &[], now).await?);
+            return Ok(Some(Advance {
+                from: timer,
+                next: None,
+                notifications: Vec::new(),
+            }));
         };
         let level = usize::try_from(timer.level).unwrap_or(usize::MAX);
         let people = policy
@@ -266,14 +287,11 @@ impl<S: Store> Paging<S> {
         let next = policy
             .next_step(timer.started_at, Some(last))
             .map(|step| (step.round, u32::try_from(step.level).unwrap_or(u32::MAX), step.due));
-        let won = self
-            .store()
-            .advance_escalation(timer, next, &notifications, now)
-            .await?;
-        if won {
-            tracing::info!(alert = %alert.id, level = timer.level + 1, round = timer.round, people = people.len(), "paged");
-        }
-        Ok(won)
+        Ok(Some(Advance {
+            from: timer,
+            next,
+            notifications,
+        }))
     }
 
     /// What the page about `alert` may say. For a security incident that is the codename,
@@ -359,20 +377,25 @@ impl<S: Store> Paging<S> {
                     .await
             });
         }
+        let mut results = Vec::new();
         let mut sent = 0;
         while let Some(joined) = sends.join_next().await {
-            match joined {
-                Ok(Ok(true)) => sent += 1,
-                Ok(Ok(false)) => {}
-                Ok(Err(err)) => return Err(err),
-                Err(err) => return Err(PagingError::Stored(format!("a sender task failed: {err}"))),
+            let group = joined.map_err(|err| PagingError::Stored(format!("a sender task failed: {err}")))??;
+            if group
+                .iter()
+                .any(|(_, delivery)| matches!(delivery, Delivery::Sent { .. }))
+            {
+                sent += 1;
             }
+            results.extend(group);
         }
+        // One transaction for every outcome of this turn: on SQLite each commit is a disk sync.
+        self.store().finish_notifications(&results).await?;
         Ok(sent)
     }
 
-    /// Sends one destination's pages as one message, or defers them; records the outcome of
-    /// every row. Returns whether a message went out.
+    /// Sends one destination's pages as one message, or defers them, and says how each row
+    /// ended.
     async fn dispatch_group(
         &self,
         notifier: &Notifier,
@@ -381,30 +404,28 @@ impl<S: Store> Paging<S> {
         contact: Option<&str>,
         rows: &[NotificationRow],
         now: Timestamp,
-    ) -> Result<bool, PagingError> {
+    ) -> Result<Vec<(i64, Delivery)>, PagingError> {
         let since = Timestamp::from_unix_millis(now.unix_millis() - THROTTLE_WINDOW_MILLIS);
         if self.store().sent_since(person, contact, since).await? >= THROTTLE_MESSAGES {
             let at = Timestamp::from_unix_millis(now.unix_millis() + THROTTLE_WINDOW_MILLIS / 3);
-            for row in rows {
-                self.store()
-                    .finish_notification(row.id, &Delivery::Deferred { at })
-                    .await?;
-            }
-            return Ok(false);
+            return Ok(rows.iter().map(|row| (row.id, Delivery::Deferred { at })).collect());
         }
         let outcome = self.send_group(notifier, signer, person, contact, rows, now).await;
-        for (index, row) in rows.iter().enumerate() {
-            let delivery = match (&outcome, index) {
-                (Ok(()), 0) => Delivery::Sent { at: now },
-                (Ok(()), _) => Delivery::Bundled {
-                    at: now,
-                    into: rows[0].id,
-                },
-                (Err(err), _) => failure(err, row.attempts, now),
-            };
-            self.store().finish_notification(row.id, &delivery).await?;
-        }
-        Ok(outcome.is_ok())
+        Ok(rows
+            .iter()
+            .enumerate()
+            .map(|(index, row)| {
+                let delivery = match (&outcome, index) {
+                    (Ok(()), 0) => Delivery::Sent { at: now },
+                    (Ok(()), _) => Delivery::Bundled {
+                        at: now,
+                        into: rows[0].id,
+                    },
+                    (Err(err), _) => failure(err, row.attempts, now),
+                };
+                (row.id, delivery)
+            })
+            .collect())
     }
 
     async fn send_group(

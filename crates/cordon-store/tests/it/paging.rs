@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use cordon_domain::Timestamp;
 use cordon_store::{
-    AlertRow, Delivery, Effect, EscalationRow, IntakeRow, Joined, NewIntake, NewNotification, ServiceRow, Store,
+    Advance, AlertRow, Delivery, Effect, EscalationRow, IntakeRow, Joined, NewIntake, NewNotification, ServiceRow,
+    Store, StoreError,
 };
 
 fn at(millis: i64) -> Timestamp {
@@ -128,6 +129,26 @@ pub async fn alerts_of_one_group_join_the_first_ones_incident<S: Store>(store: S
     assert_eq!(store.alerts_of_incident(&incidents[0]).await.unwrap().len(), 2);
 }
 
+/// One escalation step, as the engine pages it.
+async fn advance<S: Store>(
+    store: &S,
+    from: &EscalationRow,
+    next: Option<(u32, u32, Timestamp)>,
+    pages: &[NewNotification],
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let step = Advance {
+        from: from.clone(),
+        next,
+        notifications: pages.to_vec(),
+    };
+    Ok(store.advance_escalations(&[step], now).await?[0])
+}
+
+async fn finish<S: Store>(store: &S, id: i64, delivery: &Delivery) -> Result<(), StoreError> {
+    store.finish_notifications(&[(id, delivery.clone())]).await
+}
+
 fn page(alert: &str, person: &str, contact: Option<&str>) -> NewNotification {
     NewNotification {
         alert_id: alert.into(),
@@ -152,8 +173,7 @@ pub async fn an_escalation_step_pages_once_however_many_nodes_race<S: Store>(sto
         let step = step.clone();
         racers.push(tokio::spawn(async move {
             let pages = [page(&step.alert_id, &format!("p{node}"), Some("c1"))];
-            store
-                .advance_escalation(&step, Some((0, 1, at(400))), &pages, at(100))
+            advance(&store, &step, Some((0, 1, at(400))), &pages, at(100))
                 .await
                 .unwrap()
         }));
@@ -179,12 +199,7 @@ pub async fn a_notification_is_claimed_by_one_sender_until_its_lease_lapses<S: S
         .collect();
     let mut with_missing = pages.clone();
     with_missing.push(page(&step.alert_id, "nobody", None));
-    assert!(
-        store
-            .advance_escalation(&step, None, &with_missing, at(100))
-            .await
-            .unwrap()
-    );
+    assert!(advance(&store, &step, None, &with_missing, at(100)).await.unwrap());
     let mut claims = Vec::new();
     for _ in 0..4 {
         let store = store.clone();
@@ -211,20 +226,19 @@ pub async fn a_notification_is_claimed_by_one_sender_until_its_lease_lapses<S: S
     let again = store.claim_notifications(at(60_201), 100, 60_000).await.unwrap();
     assert_eq!(again.len(), 20);
     assert!(again.iter().all(|row| row.attempts == 2));
-    store
-        .finish_notification(again[0].id, &Delivery::Sent { at: at(60_300) })
+    finish(&store, again[0].id, &Delivery::Sent { at: at(60_300) })
         .await
         .unwrap();
-    store
-        .finish_notification(
-            again[1].id,
-            &Delivery::Retry {
-                at: at(70_000),
-                error: "connection refused".into(),
-            },
-        )
-        .await
-        .unwrap();
+    finish(
+        &store,
+        again[1].id,
+        &Delivery::Retry {
+            at: at(70_000),
+            error: "connection refused".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store
             .sent_since(&again[0].new.person, Some("c"), at(60_000))
@@ -247,15 +261,15 @@ pub async fn acknowledging_stops_escalation_and_cancels_unsent_pages<S: Store>(s
     store.insert_intake(&[intake("trigger", "k", None)]).await.unwrap();
     store.process_intake(10, at(20), decide).await.unwrap();
     let step = store.due_escalations(at(100), 10).await.unwrap().remove(0);
-    store
-        .advance_escalation(
-            &step,
-            Some((0, 1, at(400))),
-            &[page(&step.alert_id, "p", Some("c"))],
-            at(100),
-        )
-        .await
-        .unwrap();
+    advance(
+        &store,
+        &step,
+        Some((0, 1, at(400))),
+        &[page(&step.alert_id, "p", Some("c"))],
+        at(100),
+    )
+    .await
+    .unwrap();
     let acked = store
         .set_alert_status(&step.alert_id, "acknowledged", "alice", at(150))
         .await
