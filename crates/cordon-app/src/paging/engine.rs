@@ -87,14 +87,20 @@ where
 
 impl<S: Store> Paging<S> {
     /// The key that signs acknowledge and resolve links, shared by every node through the
-    /// database.
+    /// database. Read (or created) on first use, then kept: the key never changes.
     pub async fn link_signer(&self) -> Result<LinkSigner, PagingError> {
-        let fresh = super::random_hex(32)?;
-        let stored = self.store().setting_or_insert("link-key", &fresh).await?;
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(&stored, &mut key)
-            .map_err(|_| PagingError::Stored("the link key is not 32 bytes of hex".into()))?;
-        Ok(LinkSigner::new(key))
+        let signer = self
+            .signer
+            .get_or_try_init(|| async {
+                let fresh = super::random_hex(32)?;
+                let stored = self.store().setting_or_insert("link-key", &fresh).await?;
+                let mut key = [0u8; 32];
+                hex::decode_to_slice(&stored, &mut key)
+                    .map_err(|_| PagingError::Stored("the link key is not 32 bytes of hex".into()))?;
+                Ok::<_, PagingError>(LinkSigner::new(key))
+            })
+            .await?;
+        Ok(signer.clone())
     }
 
     /// Starts the writer and the stages: processing (with incident opening), escalation and

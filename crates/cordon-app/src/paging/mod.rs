@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use cordon_domain::{Person, Severity, Timestamp};
 use cordon_intake::{Mapping, Outcome, Rule};
+use cordon_notify::LinkSigner;
 use cordon_oncall::Schedule;
 use cordon_oncall::escalation::EscalationPolicy;
 use cordon_store::{ContactRow, Definition, DefinitionKind, IntegrationRow, ServiceRow, Store, StoreError};
@@ -163,6 +164,8 @@ pub struct Paging<S> {
     intake: Arc<intake::Intake>,
     /// Where people open Cordon, for links in notifications.
     public_url: String,
+    /// The link-signing key, read (or created) once.
+    signer: Arc<tokio::sync::OnceCell<LinkSigner>>,
 }
 
 impl<S: Store> Paging<S> {
@@ -171,6 +174,7 @@ impl<S: Store> Paging<S> {
             service,
             intake: Arc::new(intake::Intake::default()),
             public_url: public_url.trim_end_matches('/').to_owned(),
+            signer: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 
