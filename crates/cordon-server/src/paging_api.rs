@@ -585,7 +585,7 @@ async fn change_alert<S: Store>(
     status: &str,
 ) -> Result<Json<Value>, ApiError> {
     // Need-to-know first: a hidden alert is not found, whoever asks.
-    state.paging().alert_view(principal.person(), id).await?;
+    state.paging().visible_alert(principal.person(), id).await?;
     principal.require_write()?;
     let alert = state
         .paging()

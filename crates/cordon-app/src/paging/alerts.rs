@@ -67,8 +67,8 @@ impl<S: Store> Paging<S> {
         Ok(visible)
     }
 
-    /// One alert with its pages, if `actor` may see it.
-    pub async fn alert_view(&self, actor: &Person, id: &str) -> Result<AlertView, PagingError> {
+    /// One alert, if `actor` may see it; to anyone else it does not exist.
+    pub async fn visible_alert(&self, actor: &Person, id: &str) -> Result<AlertRow, PagingError> {
         let not_found = || PagingError::Unknown {
             what: "alert",
             name: id.to_owned(),
@@ -77,6 +77,12 @@ impl<S: Store> Paging<S> {
         if !self.may_see(actor, &alert, None).await? {
             return Err(not_found());
         }
+        Ok(alert)
+    }
+
+    /// One alert with its pages, if `actor` may see it.
+    pub async fn alert_view(&self, actor: &Person, id: &str) -> Result<AlertView, PagingError> {
+        let alert = self.visible_alert(actor, id).await?;
         let pages = self.store().notifications_of_alert(&alert.id).await?;
         Ok(AlertView { alert, pages })
     }
@@ -91,13 +97,10 @@ impl<S: Store> Paging<S> {
         status: &str,
         now: Timestamp,
     ) -> Result<AlertRow, PagingError> {
-        let view = self.alert_view(actor, id).await?;
+        let alert = self.visible_alert(actor, id).await?;
         match self.store().set_alert_status(id, status, actor.as_str(), now).await? {
             Some(changed) => Ok(changed),
-            None => Err(PagingError::Invalid(format!(
-                "alert {id} is already {}",
-                view.alert.status
-            ))),
+            None => Err(PagingError::Invalid(format!("alert {id} is already {}", alert.status))),
         }
     }
 

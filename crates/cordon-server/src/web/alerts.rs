@@ -155,7 +155,7 @@ pub async fn set_status<S: Store>(
     WebForm { user, form }: WebForm<StatusForm>,
 ) -> Result<Response, WebError> {
     // Need-to-know first: a hidden alert is not found, whoever asks.
-    state.paging().alert_view(user.principal.person(), &id).await?;
+    state.paging().visible_alert(user.principal.person(), &id).await?;
     user.require_write()?;
     let status = match form.action.as_str() {
         "acknowledge" => "acknowledged",
