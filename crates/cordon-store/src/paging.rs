@@ -455,6 +455,16 @@ macro_rules! impl_paging_store {
                 })
             }
 
+            fn contact_from(row: &<$db as sqlx::Database>::Row) -> Result<ContactRow, StoreError> {
+                let read = || db("reading contact methods");
+                Ok(ContactRow {
+                    id: row.try_get("id").map_err(read())?,
+                    person: row.try_get("person").map_err(read())?,
+                    channel: row.try_get("channel").map_err(read())?,
+                    created_at: Timestamp::from_unix_millis(row.try_get("created_at").map_err(read())?),
+                })
+            }
+
             fn escalation_from(row: &<$db as sqlx::Database>::Row) -> Result<EscalationRow, StoreError> {
                 let read = || db("reading escalations");
                 Ok(EscalationRow {
@@ -856,17 +866,7 @@ macro_rules! impl_paging_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("reading contact methods"))?;
-                rows.iter()
-                    .map(|row| {
-                        let read = || db("reading contact methods");
-                        Ok(ContactRow {
-                            id: row.try_get("id").map_err(read())?,
-                            person: row.try_get("person").map_err(read())?,
-                            channel: row.try_get("channel").map_err(read())?,
-                            created_at: Timestamp::from_unix_millis(row.try_get("created_at").map_err(read())?),
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::contact_from).collect()
             }
 
             async fn contact(&self, id: &str) -> Result<Option<ContactRow>, StoreError> {
@@ -875,16 +875,7 @@ macro_rules! impl_paging_store {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db("reading a contact method"))?;
-                row.map(|row| {
-                    let read = || db("reading a contact method");
-                    Ok(ContactRow {
-                        id: row.try_get("id").map_err(read())?,
-                        person: row.try_get("person").map_err(read())?,
-                        channel: row.try_get("channel").map_err(read())?,
-                        created_at: Timestamp::from_unix_millis(row.try_get("created_at").map_err(read())?),
-                    })
-                })
-                .transpose()
+                row.as_ref().map(Self::contact_from).transpose()
             }
 
             async fn remove_contact(&self, id: &str) -> Result<bool, StoreError> {

@@ -334,15 +334,8 @@ impl<S: Store> Paging<S> {
                 }
             }
         }
-        let definition = Definition {
-            name: policy.name.clone(),
-            definition: serde_json::to_string(&policy).map_err(|err| PagingError::Invalid(err.to_string()))?,
-            updated_at: now,
-        };
-        Ok(self
-            .store()
-            .put_definition(DefinitionKind::EscalationPolicy, &definition)
-            .await?)
+        self.put_definition(DefinitionKind::EscalationPolicy, &policy.name, &policy, now)
+            .await
     }
 
     pub async fn policies(&self) -> Result<Vec<EscalationPolicy>, PagingError> {
@@ -365,15 +358,24 @@ impl<S: Store> Paging<S> {
         schedule
             .validate()
             .map_err(|err| PagingError::Invalid(err.to_string()))?;
+        self.put_definition(DefinitionKind::Schedule, &schedule.name, &schedule, now)
+            .await
+    }
+
+    /// Stores a checked policy or schedule as JSON under its name.
+    async fn put_definition(
+        &self,
+        kind: DefinitionKind,
+        name: &str,
+        value: &impl Serialize,
+        now: Timestamp,
+    ) -> Result<(), PagingError> {
         let definition = Definition {
-            name: schedule.name.clone(),
-            definition: serde_json::to_string(&schedule).map_err(|err| PagingError::Invalid(err.to_string()))?,
+            name: name.to_owned(),
+            definition: serde_json::to_string(value).map_err(|err| PagingError::Invalid(err.to_string()))?,
             updated_at: now,
         };
-        Ok(self
-            .store()
-            .put_definition(DefinitionKind::Schedule, &definition)
-            .await?)
+        Ok(self.store().put_definition(kind, &definition).await?)
     }
 
     pub async fn schedules(&self) -> Result<Vec<Schedule>, PagingError> {
