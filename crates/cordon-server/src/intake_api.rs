@@ -13,6 +13,7 @@
 //!
 //! Every endpoint answers 202 only after the event is committed to the database.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -22,9 +23,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use cordon_app::paging::{IntakeError, IntegrationKind};
+use cordon_domain::Timestamp;
 use cordon_intake::{Mapping, Signal, alertmanager, pagerduty};
 use cordon_notify::{SIGNATURE_HEADER, Secret, verify_webhook_signature};
-use cordon_store::Store;
+use cordon_store::{IntegrationRow, Store};
 use serde_json::{Value, json};
 
 use crate::routes::{Policy, Route, route};
@@ -108,20 +110,46 @@ async fn enqueue<S: Store>(State(state): State<AppState<S>>, body: Bytes) -> Res
         Ok(event) => event,
         Err(problems) => return invalid(problems.problems),
     };
-    let paging = state.paging();
-    let integration = match paging.integration(&event.routing_key, IntegrationKind::PagerDuty).await {
+    let integration = match state
+        .paging()
+        .integration(&event.routing_key, IntegrationKind::PagerDuty)
+        .await
+    {
         Ok(integration) => integration,
         Err(err) => return refused(&err),
     };
     let signal = Signal::from_pagerduty(event, || uuid::Uuid::new_v4().simple().to_string());
-    let dedup_key = signal.dedup_key.clone();
-    match paging.accept(&integration, vec![signal], cordon_app::now()).await {
-        Ok(()) => answer(
-            StatusCode::ACCEPTED,
-            json!({"status": "success", "message": "Event processed", "dedup_key": dedup_key}),
-        ),
+    let processed = json!({"status": "success", "message": "Event processed", "dedup_key": signal.dedup_key});
+    store(&state, &integration, vec![signal], cordon_app::now(), processed).await
+}
+
+/// Stores `signals` and answers 202 with `accepted`, or says why nothing was stored.
+async fn store<S: Store>(
+    state: &AppState<S>,
+    integration: &IntegrationRow,
+    signals: Vec<Signal>,
+    now: Timestamp,
+    accepted: Value,
+) -> Response {
+    match state.paging().accept(integration, signals, now).await {
+        Ok(()) => answer(StatusCode::ACCEPTED, accepted),
         Err(err) => refused(&err),
     }
+}
+
+/// The integration of `kind` whose key the request carries as `Authorization: Bearer <key>`,
+/// or the answer that refuses the request.
+async fn bearer_integration<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    kind: IntegrationKind,
+) -> Result<Arc<IntegrationRow>, Response> {
+    let Some(key) = bearer(headers) else {
+        return Err(invalid(vec![
+            "send the integration key as 'Authorization: Bearer <key>'".to_owned(),
+        ]));
+    };
+    state.paging().integration(key, kind).await.map_err(|err| refused(&err))
 }
 
 /// The integration key a request carries as `Authorization: Bearer <key>`.
@@ -131,44 +159,24 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(key.trim())
 }
 
-fn missing_key() -> Response {
-    invalid(vec![
-        "send the integration key as 'Authorization: Bearer <key>'".to_owned(),
-    ])
-}
-
 async fn alertmanager_webhook<S: Store>(State(state): State<AppState<S>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(key) = bearer(&headers) else {
-        return missing_key();
-    };
-    let paging = state.paging();
-    let integration = match paging.integration(key, IntegrationKind::Alertmanager).await {
+    let integration = match bearer_integration(&state, &headers, IntegrationKind::Alertmanager).await {
         Ok(integration) => integration,
-        Err(err) => return refused(&err),
+        Err(refusal) => return refusal,
     };
     let group = match alertmanager::parse(&body) {
         Ok(group) => group,
         Err(problems) => return invalid(problems.problems),
     };
     let signals = Signal::from_alertmanager(&group);
-    let count = signals.len();
-    match paging.accept(&integration, signals, cordon_app::now()).await {
-        Ok(()) => answer(
-            StatusCode::ACCEPTED,
-            json!({"status": "success", "message": "Alerts processed", "alerts": count}),
-        ),
-        Err(err) => refused(&err),
-    }
+    let processed = json!({"status": "success", "message": "Alerts processed", "alerts": signals.len()});
+    store(&state, &integration, signals, cordon_app::now(), processed).await
 }
 
 async fn generic_webhook<S: Store>(State(state): State<AppState<S>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(key) = bearer(&headers) else {
-        return missing_key();
-    };
-    let paging = state.paging();
-    let integration = match paging.integration(key, IntegrationKind::Webhook).await {
+    let integration = match bearer_integration(&state, &headers, IntegrationKind::Webhook).await {
         Ok(integration) => integration,
-        Err(err) => return refused(&err),
+        Err(refusal) => return refusal,
     };
     let signature = headers
         .get(SIGNATURE_HEADER)
@@ -197,12 +205,6 @@ async fn generic_webhook<S: Store>(State(state): State<AppState<S>>, headers: He
         Ok(signal) => signal,
         Err(problems) => return invalid(problems.problems),
     };
-    let dedup_key = signal.dedup_key.clone();
-    match paging.accept(&integration, vec![signal], now).await {
-        Ok(()) => answer(
-            StatusCode::ACCEPTED,
-            json!({"status": "success", "message": "Event processed", "dedup_key": dedup_key}),
-        ),
-        Err(err) => refused(&err),
-    }
+    let processed = json!({"status": "success", "message": "Event processed", "dedup_key": signal.dedup_key});
+    store(&state, &integration, vec![signal], now, processed).await
 }
