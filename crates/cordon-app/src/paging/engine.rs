@@ -14,7 +14,8 @@ use cordon_intake::{Outcome, Signal, route};
 use cordon_notify::{Channel, Disclosure, LinkAction, LinkClaim, LinkSigner, Notifier, Page, SendError};
 use cordon_oncall::escalation::Step;
 use cordon_store::{
-    Advance, AlertRow, Delivery, Effect, EscalationRow, IntakeRow, Joined, NewNotification, NotificationRow, Store,
+    Advance, AlertRow, ContactRow, Delivery, Effect, EscalationRow, IntakeRow, Joined, NewNotification,
+    NotificationRow, Store,
 };
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -219,9 +220,10 @@ impl<S: Store> Paging<S> {
             return Ok(0);
         }
         let directory = self.directory().await?;
+        let mut contacts = BTreeMap::new();
         let mut steps = Vec::with_capacity(due.len());
         for timer in due {
-            if let Some(step) = self.escalation_step(timer, &directory, now).await? {
+            if let Some(step) = self.escalation_step(timer, &directory, &mut contacts, now).await? {
                 steps.push(step);
             }
         }
@@ -248,6 +250,7 @@ impl<S: Store> Paging<S> {
         &self,
         timer: EscalationRow,
         directory: &Directory,
+        contacts: &mut BTreeMap<String, Vec<ContactRow>>,
         now: Timestamp,
     ) -> Result<Option<Advance>, PagingError> {
         let Some(alert) = self.store().alert(&timer.alert_id).await? else {
@@ -272,7 +275,13 @@ impl<S: Store> Paging<S> {
         let page = serde_json::to_string(&disclosure).map_err(|err| PagingError::Stored(err.to_string()))?;
         let mut notifications = Vec::new();
         for person in &people {
-            let contacts = self.store().contacts(Some(person.as_str())).await?;
+            // Read once per person and turn: a storm pages the same people many times.
+            let contacts = match contacts.entry(person.as_str().to_owned()) {
+                std::collections::btree_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(self.store().contacts(Some(person.as_str())).await?)
+                }
+            };
             let new = |contact_id: Option<String>| NewNotification {
                 alert_id: alert.id.clone(),
                 incident_id: alert.incident_id.clone(),
@@ -285,8 +294,8 @@ impl<S: Store> Paging<S> {
             if contacts.is_empty() {
                 notifications.push(new(None));
             }
-            for contact in contacts {
-                notifications.push(new(Some(contact.id)));
+            for contact in contacts.iter() {
+                notifications.push(new(Some(contact.id.clone())));
             }
         }
         let last = Step {
