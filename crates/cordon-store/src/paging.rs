@@ -100,6 +100,8 @@ pub struct NewIntake {
     /// `trigger`, `acknowledge` or `resolve`.
     pub action: String,
     pub dedup_key: String,
+    /// Alerts of one group join the incident the first of them opened.
+    pub group_key: Option<String>,
     /// The normalized event, JSON.
     pub signal: String,
 }
@@ -561,7 +563,7 @@ macro_rules! impl_paging_store {
                 limit: u32,
             ) -> Result<Vec<IntakeRow>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT seq, received_at, integration, service, action, dedup_key, signal FROM intake_events \
+                    "SELECT seq, received_at, integration, service, action, dedup_key, group_key, signal FROM intake_events \
                      WHERE NOT processed ORDER BY seq LIMIT $1",
                 )
                 .bind(i64::from(limit))
@@ -579,6 +581,7 @@ macro_rules! impl_paging_store {
                                 service: row.try_get("service").map_err(read())?,
                                 action: row.try_get("action").map_err(read())?,
                                 dedup_key: row.try_get("dedup_key").map_err(read())?,
+                                group_key: row.try_get("group_key").map_err(read())?,
                                 signal: row.try_get("signal").map_err(read())?,
                             },
                         })
@@ -895,7 +898,7 @@ macro_rules! impl_paging_store {
                 // Bounded batches keep each statement under the backends' parameter limits.
                 for chunk in events.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO intake_events (received_at, integration, service, action, dedup_key, signal) ",
+                        "INSERT INTO intake_events (received_at, integration, service, action, dedup_key, group_key, signal) ",
                     );
                     insert.push_values(chunk, |mut row, event| {
                         row.push_bind(event.received_at.unix_millis())
@@ -903,6 +906,7 @@ macro_rules! impl_paging_store {
                             .push_bind(event.service.clone())
                             .push_bind(event.action.clone())
                             .push_bind(event.dedup_key.clone())
+                            .push_bind(event.group_key.clone())
                             .push_bind(event.signal.clone());
                     });
                     insert.build().execute(&mut *tx).await.map_err(db("storing intake events"))?;
@@ -946,10 +950,7 @@ macro_rules! impl_paging_store {
                     .map_err(db("finding the open alert"))?
                     .map(|row| Self::alert_from(&row))
                     .transpose()?;
-                    let group: Option<String> = serde_json::from_str::<serde_json::Value>(&intake.event.signal)
-                        .ok()
-                        .and_then(|signal| signal.get("group").and_then(|g| g.as_str()).map(str::to_owned));
-                    let joined = match (&open, group) {
+                    let joined = match (&open, &intake.event.group_key) {
                         (None, Some(group)) => sqlx::query(
                             "SELECT incident_id, outcome FROM alerts WHERE service = $1 AND group_key = $2 \
                              AND status <> 'resolved' AND incident_id IS NOT NULL ORDER BY created_at LIMIT 1",

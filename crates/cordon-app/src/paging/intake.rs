@@ -195,6 +195,7 @@ impl<S: Store> Paging<S> {
                 service: integration.service.clone(),
                 action: action.to_owned(),
                 dedup_key: signal.dedup_key.clone(),
+                group_key: signal.group.clone(),
                 signal: serde_json::to_string(&signal).map_err(|err| IntakeError::Unavailable(err.to_string()))?,
             });
         }

@@ -49,6 +49,7 @@ async fn configure(paging: &Paging<SqliteStore>, now: Timestamp) {
         service: "idp".into(),
         action: "trigger".into(),
         dedup_key: "mfa-fatigue".into(),
+        group_key: None,
         signal: signal.to_string(),
     };
     paging.store().insert_intake(&[event]).await.unwrap();

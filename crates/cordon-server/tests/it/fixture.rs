@@ -529,6 +529,7 @@ async fn paging_fixture<S: Store>(
         service: integration.service.clone(),
         action: "trigger".into(),
         dedup_key: format!("fixture-{summary}"),
+        group_key: None,
         signal: serde_json::to_string(&signal(summary)).unwrap(),
     };
     state

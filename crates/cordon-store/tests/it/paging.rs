@@ -33,6 +33,7 @@ fn intake(action: &str, dedup: &str, group: Option<&str>) -> NewIntake {
         service: "db".into(),
         action: action.into(),
         dedup_key: dedup.into(),
+        group_key: group.map(str::to_owned),
         signal: serde_json::json!({"group": group}).to_string(),
     }
 }
