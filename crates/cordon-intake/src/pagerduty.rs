@@ -27,6 +27,16 @@ pub enum Severity {
     Info,
 }
 
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Trigger => "trigger",
+            Action::Acknowledge => "acknowledge",
+            Action::Resolve => "resolve",
+        }
+    }
+}
+
 impl Severity {
     pub fn from_word(word: &str) -> Option<Severity> {
         match word {

@@ -278,6 +278,26 @@ pub enum Outcome {
     Security,
 }
 
+impl Outcome {
+    /// The word an outcome is stored and shown as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Alert => "alert",
+            Outcome::Incident => "incident",
+            Outcome::Security => "security",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<Outcome> {
+        match word {
+            "alert" => Some(Outcome::Alert),
+            "incident" => Some(Outcome::Incident),
+            "security" => Some(Outcome::Security),
+            _ => None,
+        }
+    }
+}
+
 /// A routing rule: when the signal's `field` passes the test, the alert leads to `then`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {

@@ -20,7 +20,7 @@ use cordon_store::{
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::{Directory, Paging, PagingError, PagingService, SECURITY_POLICY, SYSTEM_ACTOR, outcome_word};
+use super::{Directory, Paging, PagingError, PagingService, SECURITY_POLICY, SYSTEM_ACTOR};
 use crate::{AppError, DeclareRequest, now};
 
 /// How often each stage looks for work it was not woken for (another node's, or after a
@@ -553,7 +553,7 @@ fn open_alert(
         Some(service) => route(&service.spec.rules, service.default_outcome(), &signal),
         None => Outcome::Alert,
     };
-    let joined = joined.filter(|j| outcome != Outcome::Alert && j.outcome == outcome_word(outcome));
+    let joined = joined.filter(|j| outcome != Outcome::Alert && j.outcome == outcome.as_str());
     let id = uuid::Uuid::new_v4().to_string();
     let (incident_id, pending) = match (outcome, joined) {
         (Outcome::Alert, _) => (None, false),
@@ -583,7 +583,7 @@ fn open_alert(
             service: intake.event.service.clone(),
             dedup_key: signal.dedup_key,
             status: "triggered".into(),
-            outcome: outcome_word(outcome).into(),
+            outcome: outcome.as_str().into(),
             severity: signal.severity.as_str().into(),
             summary: signal.summary,
             source: signal.source,

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use cordon_domain::Timestamp;
 use cordon_intake::Signal;
-use cordon_intake::pagerduty::Action;
 use cordon_store::{IntegrationRow, NewIntake, Store};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -184,16 +183,11 @@ impl<S: Store> Paging<S> {
         self.intake.take_token(integration)?;
         let mut events = Vec::with_capacity(signals.len());
         for signal in signals {
-            let action = match signal.action {
-                Action::Trigger => "trigger",
-                Action::Acknowledge => "acknowledge",
-                Action::Resolve => "resolve",
-            };
             events.push(NewIntake {
                 received_at: now,
                 integration: integration.id.clone(),
                 service: integration.service.clone(),
-                action: action.to_owned(),
+                action: signal.action.as_str().to_owned(),
                 dedup_key: signal.dedup_key.clone(),
                 group_key: signal.group.clone(),
                 signal: serde_json::to_string(&signal).map_err(|err| IntakeError::Unavailable(err.to_string()))?,

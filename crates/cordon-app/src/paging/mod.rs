@@ -75,7 +75,7 @@ impl PagingService {
     fn from_row(row: ServiceRow) -> Result<PagingService, PagingError> {
         let rules: Vec<Rule> = serde_json::from_str(&row.rules)
             .map_err(|err| PagingError::Stored(format!("service {}: rules: {err}", row.name)))?;
-        let default_outcome = outcome_from_word(&row.default_outcome)
+        let default_outcome = Outcome::from_word(&row.default_outcome)
             .ok_or_else(|| PagingError::Stored(format!("service {}: outcome {}", row.name, row.default_outcome)))?;
         Ok(PagingService {
             spec: ServiceSpec {
@@ -97,24 +97,6 @@ impl PagingService {
         } else {
             self.spec.default_outcome.unwrap_or(Outcome::Alert)
         }
-    }
-}
-
-/// The word an outcome is stored and shown as.
-pub fn outcome_word(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Alert => "alert",
-        Outcome::Incident => "incident",
-        Outcome::Security => "security",
-    }
-}
-
-fn outcome_from_word(word: &str) -> Option<Outcome> {
-    match word {
-        "alert" => Some(Outcome::Alert),
-        "incident" => Some(Outcome::Incident),
-        "security" => Some(Outcome::Security),
-        _ => None,
     }
 }
 
@@ -208,7 +190,7 @@ impl<S: Store> Paging<S> {
             description: spec.description.clone(),
             escalation_policy: spec.escalation_policy.clone(),
             security: spec.security,
-            default_outcome: outcome_word(outcome).to_owned(),
+            default_outcome: outcome.as_str().to_owned(),
             rules: serde_json::to_string(&spec.rules).map_err(|err| PagingError::Invalid(err.to_string()))?,
             created_at,
         };

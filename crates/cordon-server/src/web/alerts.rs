@@ -320,7 +320,7 @@ pub async fn on_call<S: Store>(State(state): State<AppState<S>>, user: WebUser) 
                             tr {
                                 td { (service.spec.name) }
                                 td { @if let Some(policy) = &service.spec.escalation_policy { (policy) } @else { "none: nobody is paged" } }
-                                td { (cordon_app::paging::outcome_word(service.default_outcome()))
+                                td { (service.default_outcome().as_str())
                                      @if !service.spec.rules.is_empty() { " (" (service.spec.rules.len()) " routing rules)" } }
                             }
                         }
