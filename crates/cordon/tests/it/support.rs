@@ -75,3 +75,12 @@ impl Cordon {
         value["codename"].as_str().unwrap().to_owned()
     }
 }
+
+/// A port nobody listens on right now, for a server the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
