@@ -16,9 +16,16 @@ use crate::projection::{IncidentRow, Projection};
 use crate::{CheckpointStore, JournalStore, StoreError};
 
 /// The embedded default: one SQLite file in WAL mode.
+///
+/// SQLite has one write lock per file. Every write goes through a single writer connection,
+/// so writers queue in order inside the process instead of retrying the lock with SQLite's
+/// busy handler, which sleeps up to 100 ms between attempts. Reads use their own connections,
+/// which WAL lets run beside the writer; they are opened query-only, so a write sent to them by
+/// mistake fails instead of contending for the lock.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    pub(crate) writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -31,17 +38,29 @@ impl SqliteStore {
             // The journal is evidence: a commit must survive a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // 16 MiB of page cache per connection (the default is 2 MiB): the pipeline's
+            // indexes stay in memory during a storm.
+            .pragma("cache_size", "-16384")
+            // Other processes (the local CLI) may still hold the lock for a while.
             .busy_timeout(Duration::from_secs(30));
+        let opened = |source| StoreError::Open {
+            location: path.display().to_string(),
+            source,
+        };
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            // A writer that queues behind a long transaction must wait for it, not give up.
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await
+            .map_err(opened)?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.pragma("query_only", "ON"))
             .await
-            .map_err(|source| StoreError::Open {
-                location: path.display().to_string(),
-                source,
-            })?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+            .map_err(opened)?;
+        Ok(SqliteStore { pool, writer })
     }
 }
 
@@ -49,6 +68,8 @@ impl SqliteStore {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    /// The same pool: PostgreSQL locks rows, not the database, so writers need no queue.
+    pub(crate) writer: PgPool,
 }
 
 impl PgStore {
@@ -64,7 +85,10 @@ impl PgStore {
                 source,
             })?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 
@@ -207,7 +231,7 @@ macro_rules! impl_store {
         impl JournalStore for $store {
             async fn declare(&self, projection: &Projection, first: &Entry) -> Result<(), StoreError> {
                 let row = &projection.row;
-                let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
                 let inserted = sqlx::query(
                     "INSERT INTO incidents (id, kind, title, severity, status, codename, declared_by, \
                      declared_at, updated_at, last_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -239,7 +263,7 @@ macro_rules! impl_store {
 
             async fn append(&self, entry: &Entry, projection: &Projection) -> Result<(), StoreError> {
                 let row = &projection.row;
-                let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
                 // The insert comes first so that the write lock is taken at once and a
                 // concurrent writer of the same sequence number is refused here.
                 Self::insert_entry(&mut tx, entry).await?;
@@ -421,7 +445,7 @@ macro_rules! impl_store {
                 .bind(heads)
                 .bind(&signed.public_key)
                 .bind(&signed.signature)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await;
                 match result {
                     Ok(_) => Ok(()),

@@ -25,7 +25,7 @@ use cordon_domain::{Entry, Head, IncidentId, SignedCheckpoint};
 pub use accounts::{AccountStore, ApiToken, Session, User, UserUpdate};
 pub use backend::{PgStore, SqliteStore, redact_url};
 pub use paging::{
-    Advance, AlertRow, ContactRow, Definition, DefinitionKind, Delivery, Effect, EscalationRow, IntakeRow,
+    Advance, AlertRow, ContactRow, Definition, DefinitionKind, Delivery, Due, Effect, EscalationRow, IntakeRow,
     IntegrationRow, Joined, NewIntake, NewNotification, NotificationRow, PagingStore, ServiceRow,
 };
 pub use projection::{IncidentRow, Projection};

@@ -14,6 +14,7 @@
 //! - A notification is claimed by a conditional update that sets a lease; a sender that dies
 //!   lets the lease lapse and another node retries it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use cordon_domain::Timestamp;
@@ -152,6 +153,13 @@ pub struct EscalationRow {
     pub round: u32,
     pub level: u32,
     pub due_at: Timestamp,
+}
+
+/// A due escalation timer and the alert it pages about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub timer: EscalationRow,
+    pub alert: AlertRow,
 }
 
 /// One page for one person, about to be written to the outbox.
@@ -303,12 +311,9 @@ pub trait PagingStore: Send + Sync {
         at: Timestamp,
     ) -> impl Future<Output = Result<Option<AlertRow>, StoreError>> + Send;
 
-    /// Escalation timers due at `now` whose alert's incident (if any) exists already.
-    fn due_escalations(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<EscalationRow>, StoreError>> + Send;
+    /// Escalation timers due at `now` whose alert's incident (if any) exists already, each
+    /// with its alert.
+    fn due_escalations(&self, now: Timestamp, limit: u32) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
 
     /// Pages the steps named, each once, in one transaction: where a timer still stands at its
     /// `from`, writes its notifications and moves it to `next` (or ends it). For each step,
@@ -405,6 +410,65 @@ impl Exclusive for sqlx::PgConnection {
     }
 }
 
+/// One processing batch's view of the alerts it touches, so that each event sees the effect
+/// of the events before it without a query per event, and its writes, which go out as a few
+/// multi-row statements.
+#[derive(Default)]
+struct Batch {
+    /// The open alert of each (service, dedup key) the batch names; `None`: none is open.
+    open: HashMap<(String, String), Option<AlertRow>>,
+    /// The incident of each (service, group key) the batch names; a missing entry is looked up.
+    groups: HashMap<(String, String), Option<Joined>>,
+    /// Written at the next flush.
+    alerts: Vec<AlertRow>,
+    timers: Vec<EscalationRow>,
+    /// Repeated triggers per alert id.
+    repeats: BTreeMap<String, i64>,
+}
+
+impl Batch {
+    fn opened(&mut self, alert: AlertRow, escalation: Option<EscalationRow>) {
+        if let (Some(group), Some(incident_id)) = (&alert.group_key, &alert.incident_id) {
+            let known = self.groups.entry((alert.service.clone(), group.clone())).or_default();
+            // The group's incident is its oldest open alert's: an earlier one keeps it.
+            if known.is_none() {
+                *known = Some(Joined {
+                    incident_id: incident_id.clone(),
+                    outcome: alert.outcome.clone(),
+                });
+            }
+        }
+        self.timers.extend(escalation);
+        self.open
+            .insert((alert.service.clone(), alert.dedup_key.clone()), Some(alert.clone()));
+        self.alerts.push(alert);
+    }
+
+    fn repeated(&mut self, key: (String, String), id: &str, now: Timestamp) {
+        *self.repeats.entry(id.to_owned()).or_default() += 1;
+        if let Some(Some(open)) = self.open.get_mut(&key) {
+            open.event_count += 1;
+            open.updated_at = now;
+        }
+    }
+
+    /// Mirrors what `close_alert` did to the stored alert.
+    fn closed(&mut self, key: (String, String), mut alert: AlertRow, status: &str, by: String, now: Timestamp) {
+        alert.updated_at = now;
+        if status == "resolved" {
+            if let Some(group) = &alert.group_key {
+                self.groups.remove(&(alert.service.clone(), group.clone()));
+            }
+            self.open.insert(key, None);
+        } else {
+            alert.status = status.to_owned();
+            alert.acknowledged_by = Some(by);
+            alert.acknowledged_at = Some(now);
+            self.open.insert(key, Some(alert));
+        }
+    }
+}
+
 macro_rules! impl_paging_store {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -477,38 +541,6 @@ macro_rules! impl_paging_store {
                     level: count(row.try_get("level").map_err(read())?, "level")?,
                     due_at: Timestamp::from_unix_millis(row.try_get("due_at").map_err(read())?),
                 })
-            }
-
-            async fn insert_alert(
-                tx: &mut <$db as sqlx::Database>::Connection,
-                alert: &AlertRow,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO alerts (id, service, dedup_key, status, outcome, severity, summary, source, details, \
-                     group_key, incident_id, incident_pending, event_count, first_seq, received_at, created_at, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-                )
-                .bind(&alert.id)
-                .bind(&alert.service)
-                .bind(&alert.dedup_key)
-                .bind(&alert.status)
-                .bind(&alert.outcome)
-                .bind(&alert.severity)
-                .bind(&alert.summary)
-                .bind(&alert.source)
-                .bind(&alert.details)
-                .bind(&alert.group_key)
-                .bind(&alert.incident_id)
-                .bind(alert.incident_pending)
-                .bind(i64::try_from(alert.event_count).unwrap_or(i64::MAX))
-                .bind(alert.first_seq)
-                .bind(alert.received_at.unix_millis())
-                .bind(alert.created_at.unix_millis())
-                .bind(alert.updated_at.unix_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(db("opening an alert"))?;
-                Ok(())
             }
 
             /// Moves an open alert to `status`, ends its escalation and cancels what it has
@@ -589,11 +621,175 @@ macro_rules! impl_paging_store {
                     .collect()
             }
 
-            /// One compare-and-set step of [`PagingStore::advance_escalations`].
+            /// Marks a batch processed. The caller holds the processing lock, so no other
+            /// processor has them.
+            async fn mark_processed(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                pending: &[IntakeRow],
+            ) -> Result<(), StoreError> {
+                let mut update = sqlx::QueryBuilder::<$db>::new("UPDATE intake_events SET processed = TRUE WHERE seq IN (");
+                let mut seqs = update.separated(", ");
+                for intake in pending {
+                    seqs.push_bind(intake.seq);
+                }
+                update.push(")");
+                update.build().execute(&mut *tx).await.map_err(db("marking intake events"))?;
+                Ok(())
+            }
+
+            /// The open alert of every (service, dedup key) in `pending`; `None` where none is.
+            async fn open_alerts(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                pending: &[IntakeRow],
+            ) -> Result<HashMap<(String, String), Option<AlertRow>>, StoreError> {
+                let mut open: HashMap<(String, String), Option<AlertRow>> = pending
+                    .iter()
+                    .map(|intake| ((intake.event.service.clone(), intake.event.dedup_key.clone()), None))
+                    .collect();
+                // A join with the list, not `IN`: SQLite then searches the index once per pair
+                // instead of scanning every open alert.
+                let mut select = sqlx::QueryBuilder::<$db>::new(format!("SELECT {ALERT_COLUMNS} FROM ("));
+                select.push_values(open.keys(), |mut pair, (service, dedup_key)| {
+                    pair.push_bind(service.clone()).push_bind(dedup_key.clone());
+                });
+                select.push(
+                    ") AS k JOIN alerts ON service = k.column1 AND dedup_key = k.column2 WHERE status <> 'resolved'",
+                );
+                let rows = select.build().fetch_all(&mut *tx).await.map_err(db("finding open alerts"))?;
+                for row in &rows {
+                    let alert = Self::alert_from(row)?;
+                    open.insert((alert.service.clone(), alert.dedup_key.clone()), Some(alert));
+                }
+                Ok(open)
+            }
+
+            /// The incident of every (service, group key) in `pending`: that of the group's
+            /// oldest open alert with one; `None` where there is none.
+            async fn group_incidents(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                pending: &[IntakeRow],
+            ) -> Result<HashMap<(String, String), Option<Joined>>, StoreError> {
+                let mut groups: HashMap<(String, String), Option<Joined>> = pending
+                    .iter()
+                    .filter_map(|intake| Some(((intake.event.service.clone(), intake.event.group_key.clone()?), None)))
+                    .collect();
+                if groups.is_empty() {
+                    return Ok(groups);
+                }
+                let mut select = sqlx::QueryBuilder::<$db>::new("SELECT service, group_key, incident_id, outcome FROM (");
+                select.push_values(groups.keys(), |mut pair, (service, group)| {
+                    pair.push_bind(service.clone()).push_bind(group.clone());
+                });
+                select.push(
+                    ") AS k JOIN alerts ON service = k.column1 AND group_key = k.column2 \
+                     WHERE status <> 'resolved' AND incident_id IS NOT NULL ORDER BY created_at DESC",
+                );
+                let rows = select.build().fetch_all(&mut *tx).await.map_err(db("finding the groups' incidents"))?;
+                // Newest first, so that the oldest is written last and stays.
+                for row in &rows {
+                    let read = || db("finding the groups' incidents");
+                    let key = (row.try_get("service").map_err(read())?, row.try_get("group_key").map_err(read())?);
+                    let joined = Joined {
+                        incident_id: row.try_get("incident_id").map_err(read())?,
+                        outcome: row.try_get("outcome").map_err(read())?,
+                    };
+                    groups.insert(key, Some(joined));
+                }
+                Ok(groups)
+            }
+
+            async fn group_incident(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                service: &str,
+                group: &str,
+            ) -> Result<Option<Joined>, StoreError> {
+                let read = || db("finding the group's incident");
+                let row = sqlx::query(
+                    "SELECT incident_id, outcome FROM alerts WHERE service = $1 AND group_key = $2 \
+                     AND status <> 'resolved' AND incident_id IS NOT NULL ORDER BY created_at LIMIT 1",
+                )
+                .bind(service)
+                .bind(group)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(read())?;
+                row.map(|row| {
+                    Ok(Joined {
+                        incident_id: row.try_get("incident_id").map_err(read())?,
+                        outcome: row.try_get("outcome").map_err(read())?,
+                    })
+                })
+                .transpose()
+            }
+
+            /// Writes what the batch decided so far: new alerts and their timers, a few rows
+            /// per statement, then repeat counts.
+            async fn flush(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                batch: &mut Batch,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                // Each chunk stays far below both backends' limit on bound parameters.
+                for chunk in batch.alerts.chunks(200) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO alerts (id, service, dedup_key, status, outcome, severity, summary, source, \
+                         details, group_key, incident_id, incident_pending, event_count, first_seq, received_at, \
+                         created_at, updated_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, alert| {
+                        row.push_bind(alert.id.clone())
+                            .push_bind(alert.service.clone())
+                            .push_bind(alert.dedup_key.clone())
+                            .push_bind(alert.status.clone())
+                            .push_bind(alert.outcome.clone())
+                            .push_bind(alert.severity.clone())
+                            .push_bind(alert.summary.clone())
+                            .push_bind(alert.source.clone())
+                            .push_bind(alert.details.clone())
+                            .push_bind(alert.group_key.clone())
+                            .push_bind(alert.incident_id.clone())
+                            .push_bind(alert.incident_pending)
+                            .push_bind(i64::try_from(alert.event_count).unwrap_or(i64::MAX))
+                            .push_bind(alert.first_seq)
+                            .push_bind(alert.received_at.unix_millis())
+                            .push_bind(alert.created_at.unix_millis())
+                            .push_bind(alert.updated_at.unix_millis());
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(db("opening alerts"))?;
+                }
+                batch.alerts.clear();
+                for chunk in batch.timers.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO escalations (alert_id, policy, started_at, round, level, due_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, timer| {
+                        row.push_bind(timer.alert_id.clone())
+                            .push_bind(timer.policy.clone())
+                            .push_bind(timer.started_at.unix_millis())
+                            .push_bind(i64::from(timer.round))
+                            .push_bind(i64::from(timer.level))
+                            .push_bind(timer.due_at.unix_millis());
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(db("starting escalations"))?;
+                }
+                batch.timers.clear();
+                for (id, repeats) in std::mem::take(&mut batch.repeats) {
+                    sqlx::query("UPDATE alerts SET event_count = event_count + $2, updated_at = $3 WHERE id = $1")
+                        .bind(id)
+                        .bind(repeats)
+                        .bind(now.unix_millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("counting repeated triggers"))?;
+                }
+                Ok(())
+            }
+
+            /// The compare-and-set of one step of [`PagingStore::advance_escalations`]: whether
+            /// the timer still stood at `from` and moved.
             async fn advance_on(
                 tx: &mut <$db as sqlx::Database>::Connection,
                 step: &Advance,
-                now: Timestamp,
             ) -> Result<bool, StoreError> {
                 let from = &step.from;
                 let (round, level, due, done) = match step.next {
@@ -615,34 +811,41 @@ macro_rules! impl_paging_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db("advancing an escalation"))?;
-                if moved.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                for page in &step.notifications {
-                    let (status, error) = match page.contact_id {
-                        Some(_) => ("pending", None),
-                        None => ("failed", Some("no contact method")),
-                    };
-                    sqlx::query(
+                Ok(moved.rows_affected() == 1)
+            }
+
+            /// Writes notifications to the outbox, a few hundred per statement. A page to
+            /// nobody's contact method is recorded as failed at once.
+            async fn insert_notifications(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                pages: &[&NewNotification],
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                for chunk in pages.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO notifications (alert_id, incident_id, person, contact_id, round, level, page, \
-                         status, next_attempt_at, created_at, last_error) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
-                    )
-                    .bind(&page.alert_id)
-                    .bind(&page.incident_id)
-                    .bind(&page.person)
-                    .bind(&page.contact_id)
-                    .bind(i64::from(page.round))
-                    .bind(i64::from(page.level))
-                    .bind(&page.page)
-                    .bind(status)
-                    .bind(now.unix_millis())
-                    .bind(error)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("writing a notification"))?;
+                         status, next_attempt_at, created_at, last_error) ",
+                    );
+                    insert.push_values(chunk, |mut row, page| {
+                        let (status, error) = match page.contact_id {
+                            Some(_) => ("pending", None),
+                            None => ("failed", Some("no contact method")),
+                        };
+                        row.push_bind(page.alert_id.clone())
+                            .push_bind(page.incident_id.clone())
+                            .push_bind(page.person.clone())
+                            .push_bind(page.contact_id.clone())
+                            .push_bind(i64::from(page.round))
+                            .push_bind(i64::from(page.level))
+                            .push_bind(page.page.clone())
+                            .push_bind(status)
+                            .push_bind(now.unix_millis())
+                            .push_bind(now.unix_millis())
+                            .push_bind(error);
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(db("writing notifications"))?;
                 }
-                Ok(true)
+                Ok(())
             }
 
             async fn definition_rows(&self, sql: &'static str) -> Result<Vec<Definition>, StoreError> {
@@ -697,7 +900,7 @@ macro_rules! impl_paging_store {
                 sqlx::query("INSERT INTO paging_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                     .bind(name)
                     .bind(value)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db("writing a setting"))?;
                 self.setting(name)
@@ -720,7 +923,7 @@ macro_rules! impl_paging_store {
                 .bind(&service.default_outcome)
                 .bind(&service.rules)
                 .bind(service.created_at.unix_millis())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db("writing a service"))?;
                 Ok(())
@@ -764,7 +967,7 @@ macro_rules! impl_paging_store {
                 .bind(i64::from(integration.rate_per_minute))
                 .bind(i64::from(integration.burst))
                 .bind(integration.created_at.unix_millis())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await;
                 match result {
                     Ok(_) => Ok(()),
@@ -804,7 +1007,7 @@ macro_rules! impl_paging_store {
             async fn remove_integration(&self, id: &str) -> Result<bool, StoreError> {
                 let result = sqlx::query("DELETE FROM integrations WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db("removing an integration"))?;
                 Ok(result.rows_affected() == 1)
@@ -827,7 +1030,7 @@ macro_rules! impl_paging_store {
                     .bind(&definition.name)
                     .bind(&definition.definition)
                     .bind(definition.updated_at.unix_millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db("writing a definition"))?;
                 Ok(())
@@ -854,7 +1057,7 @@ macro_rules! impl_paging_store {
                     .bind(&contact.person)
                     .bind(&contact.channel)
                     .bind(contact.created_at.unix_millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db("adding a contact method"))?;
                 Ok(())
@@ -884,7 +1087,7 @@ macro_rules! impl_paging_store {
             async fn remove_contact(&self, id: &str) -> Result<bool, StoreError> {
                 let result = sqlx::query("DELETE FROM contact_methods WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db("removing a contact method"))?;
                 Ok(result.rows_affected() == 1)
@@ -894,7 +1097,7 @@ macro_rules! impl_paging_store {
                 if events.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
                 // Bounded batches keep each statement under the backends' parameter limits.
                 for chunk in events.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
@@ -924,95 +1127,61 @@ macro_rules! impl_paging_store {
                 F: FnMut(&IntakeRow, Option<&AlertRow>, Option<&Joined>) -> Effect + Send,
             {
                 let begin = <<$db as sqlx::Database>::Connection as Exclusive>::BEGIN_WRITE;
-                let mut tx = self.pool.begin_with(begin).await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer.begin_with(begin).await.map_err(db("starting a transaction"))?;
                 if !Exclusive::processing_lock(&mut *tx).await? {
                     return Ok(0);
                 }
                 let pending = Self::pending_on(&mut *tx, limit).await?;
-                let mut processed = 0;
+                if pending.is_empty() {
+                    return Ok(0);
+                }
+                Self::mark_processed(&mut *tx, &pending).await?;
+                let mut batch = Batch {
+                    open: Self::open_alerts(&mut *tx, &pending).await?,
+                    groups: Self::group_incidents(&mut *tx, &pending).await?,
+                    ..Batch::default()
+                };
                 for intake in &pending {
-                    let marked = sqlx::query("UPDATE intake_events SET processed = TRUE WHERE seq = $1 AND NOT processed")
-                        .bind(intake.seq)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("marking an intake event"))?;
-                    if marked.rows_affected() == 0 {
-                        continue;
-                    }
-                    processed += 1;
-                    let open = sqlx::query(&format!(
-                        "SELECT {ALERT_COLUMNS} FROM alerts WHERE service = $1 AND dedup_key = $2 AND status <> 'resolved'"
-                    ))
-                    .bind(&intake.event.service)
-                    .bind(&intake.event.dedup_key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db("finding the open alert"))?
-                    .map(|row| Self::alert_from(&row))
-                    .transpose()?;
-                    let joined = match (&open, &intake.event.group_key) {
-                        (None, Some(group)) => sqlx::query(
-                            "SELECT incident_id, outcome FROM alerts WHERE service = $1 AND group_key = $2 \
-                             AND status <> 'resolved' AND incident_id IS NOT NULL ORDER BY created_at LIMIT 1",
-                        )
-                        .bind(&intake.event.service)
-                        .bind(group)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db("finding the group's incident"))?
-                        .map(|row| -> Result<Joined, sqlx::Error> {
-                            Ok(Joined {
-                                incident_id: row.try_get("incident_id")?,
-                                outcome: row.try_get("outcome")?,
-                            })
-                        })
-                        .transpose()
-                        .map_err(db("finding the group's incident"))?,
+                    let event = &intake.event;
+                    let key = (event.service.clone(), event.dedup_key.clone());
+                    let open = batch.open.get(&key).cloned().flatten();
+                    let joined = match (&open, &event.group_key) {
+                        (None, Some(group)) => {
+                            let group = (event.service.clone(), group.clone());
+                            if !batch.groups.contains_key(&group) {
+                                // A resolve earlier in this batch ended what was known.
+                                Self::flush(&mut *tx, &mut batch, now).await?;
+                                let found = Self::group_incident(&mut *tx, &group.0, &group.1).await?;
+                                batch.groups.insert(group.clone(), found);
+                            }
+                            batch.groups.get(&group).cloned().flatten()
+                        }
                         _ => None,
                     };
                     match decide(intake, open.as_ref(), joined.as_ref()) {
                         Effect::Ignore => {}
-                        Effect::Open { alert, escalation } => {
-                            Self::insert_alert(&mut *tx, &alert).await?;
-                            if let Some(timer) = escalation {
-                                sqlx::query(
-                                    "INSERT INTO escalations (alert_id, policy, started_at, round, level, due_at) \
-                                     VALUES ($1, $2, $3, $4, $5, $6)",
-                                )
-                                .bind(&timer.alert_id)
-                                .bind(&timer.policy)
-                                .bind(timer.started_at.unix_millis())
-                                .bind(i64::from(timer.round))
-                                .bind(i64::from(timer.level))
-                                .bind(timer.due_at.unix_millis())
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(db("starting an escalation"))?;
-                            }
-                        }
+                        Effect::Open { alert, escalation } => batch.opened(*alert, escalation),
                         Effect::Repeat => {
-                            if let Some(open) = &open {
-                                sqlx::query(
-                                    "UPDATE alerts SET event_count = event_count + 1, updated_at = $2 WHERE id = $1",
-                                )
-                                .bind(&open.id)
-                                .bind(now.unix_millis())
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(db("counting a repeated trigger"))?;
+                            if let Some(open) = open {
+                                batch.repeated(key, &open.id, now);
                             }
                         }
                         effect @ (Effect::Acknowledge | Effect::Resolve) => {
-                            if let Some(open) = &open {
+                            if let Some(open) = open {
+                                // Closing touches rows this batch may not have written yet.
+                                Self::flush(&mut *tx, &mut batch, now).await?;
                                 let status = if effect == Effect::Acknowledge { "acknowledged" } else { "resolved" };
-                                let by = format!("integration:{}", intake.event.integration);
-                                Self::close_alert(&mut *tx, &open.id, status, &by, now).await?;
+                                let by = format!("integration:{}", event.integration);
+                                if Self::close_alert(&mut *tx, &open.id, status, &by, now).await? {
+                                    batch.closed(key, open, status, by, now);
+                                }
                             }
                         }
                     }
                 }
+                Self::flush(&mut *tx, &mut batch, now).await?;
                 tx.commit().await.map_err(db("committing processed intake"))?;
-                Ok(processed)
+                Ok(u32::try_from(pending.len()).unwrap_or(u32::MAX))
             }
 
             async fn alert(&self, id: &str) -> Result<Option<AlertRow>, StoreError> {
@@ -1053,7 +1222,7 @@ macro_rules! impl_paging_store {
             async fn incident_opened(&self, alert: &str) -> Result<(), StoreError> {
                 sqlx::query("UPDATE alerts SET incident_pending = FALSE WHERE id = $1")
                     .bind(alert)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db("recording an opened incident"))?;
                 Ok(())
@@ -1066,33 +1235,47 @@ macro_rules! impl_paging_store {
                 by: &str,
                 at: Timestamp,
             ) -> Result<Option<AlertRow>, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
                 let changed = Self::close_alert(&mut *tx, id, status, by, at).await?;
                 tx.commit().await.map_err(db("committing an alert change"))?;
                 if changed { self.alert(id).await } else { Ok(None) }
             }
 
-            async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<EscalationRow>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT e.alert_id, e.policy, e.started_at, e.round, e.level, e.due_at FROM escalations e \
-                     JOIN alerts a ON a.id = e.alert_id \
+            async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError> {
+                // The two tables share no column name, so the alert's columns need no prefix.
+                let rows = sqlx::query(&format!(
+                    "SELECT e.alert_id, e.policy, e.started_at, e.round, e.level, e.due_at, {ALERT_COLUMNS} \
+                     FROM escalations e JOIN alerts a ON a.id = e.alert_id \
                      WHERE NOT e.done AND e.due_at <= $1 AND NOT a.incident_pending AND a.status = 'triggered' \
-                     ORDER BY e.due_at LIMIT $2",
-                )
+                     ORDER BY e.due_at LIMIT $2"
+                ))
                 .bind(now.unix_millis())
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("reading due escalations"))?;
-                rows.iter().map(Self::escalation_from).collect()
+                rows.iter()
+                    .map(|row| {
+                        Ok(Due {
+                            timer: Self::escalation_from(row)?,
+                            alert: Self::alert_from(row)?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn advance_escalations(&self, steps: &[Advance], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
                 let mut won = Vec::with_capacity(steps.len());
+                let mut pages = Vec::new();
                 for step in steps {
-                    won.push(Self::advance_on(&mut *tx, step, now).await?);
+                    let moved = Self::advance_on(&mut *tx, step).await?;
+                    if moved {
+                        pages.extend(&step.notifications);
+                    }
+                    won.push(moved);
                 }
+                Self::insert_notifications(&mut *tx, &pages, now).await?;
                 tx.commit().await.map_err(db("committing escalation steps"))?;
                 Ok(won)
             }
@@ -1103,19 +1286,22 @@ macro_rules! impl_paging_store {
                 limit: u32,
                 lease_millis: i64,
             ) -> Result<Vec<NotificationRow>, StoreError> {
-                // The outer condition is checked again on each row as it is updated, so two
-                // senders racing for the same row cannot both claim it.
+                // A claimed row's next attempt is the end of its lease: if its sender dies, it is
+                // due again then, and one index finds both kinds of due rows. The outer condition
+                // is checked again on each row as it is updated, so two senders racing for the
+                // same row cannot both claim it.
                 let rows = sqlx::query(&format!(
-                    "UPDATE notifications SET status = 'sending', lease_until = $2, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM notifications WHERE (status = 'pending' AND next_attempt_at <= $1) \
-                     OR (status = 'sending' AND lease_until < $1) ORDER BY id LIMIT $3) \
-                     AND ((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until < $1)) \
+                    "UPDATE notifications SET status = 'sending', lease_until = $2, next_attempt_at = $2, \
+                     attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM notifications WHERE status IN ('pending', 'sending') \
+                     AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $3) \
+                     AND status IN ('pending', 'sending') AND next_attempt_at <= $1 \
                      RETURNING {NOTIFICATION_COLUMNS}"
                 ))
                 .bind(now.unix_millis())
                 .bind(now.unix_millis().saturating_add(lease_millis))
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.writer)
                 .await
                 .map_err(db("claiming notifications"))?;
                 let mut claimed: Vec<NotificationRow> =
@@ -1140,42 +1326,54 @@ macro_rules! impl_paging_store {
             }
 
             async fn finish_notifications(&self, results: &[(i64, Delivery)]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+                // Rows that ended alike (a storm's deferred pages, a bundle) share one statement.
+                let mut alike: Vec<(&Delivery, Vec<i64>)> = Vec::new();
                 for (id, delivery) in results {
-                let id = *id;
-                let query = match delivery {
-                    Delivery::Sent { at } => sqlx::query(
-                        "UPDATE notifications SET status = 'sent', sent_at = $2, lease_until = NULL WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(at.unix_millis()),
-                    Delivery::Bundled { at, into } => sqlx::query(
-                        "UPDATE notifications SET status = 'bundled', sent_at = $2, lease_until = NULL, \
-                         last_error = $3 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(at.unix_millis())
-                    .bind(format!("sent in notification {into}")),
-                    Delivery::Retry { at, error } => sqlx::query(
-                        "UPDATE notifications SET status = 'pending', next_attempt_at = $2, lease_until = NULL, \
-                         last_error = $3 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(at.unix_millis())
-                    .bind(error.clone()),
-                    Delivery::Failed { error } => sqlx::query(
-                        "UPDATE notifications SET status = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(error.clone()),
-                    Delivery::Deferred { at } => sqlx::query(
-                        "UPDATE notifications SET status = 'pending', next_attempt_at = $2, lease_until = NULL, \
-                         attempts = attempts - 1 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(at.unix_millis()),
-                };
-                query.execute(&mut *tx).await.map_err(db("recording a delivery"))?;
+                    match alike.iter_mut().find(|(known, _)| *known == delivery) {
+                        Some((_, ids)) => ids.push(*id),
+                        None => alike.push((delivery, vec![*id])),
+                    }
+                }
+                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
+                for (delivery, ids) in alike {
+                    for chunk in ids.chunks(1000) {
+                        let mut update = sqlx::QueryBuilder::<$db>::new("UPDATE notifications SET lease_until = NULL, ");
+                        match delivery {
+                            Delivery::Sent { at } => {
+                                update.push("status = 'sent', sent_at = ").push_bind(at.unix_millis());
+                            }
+                            Delivery::Bundled { at, into } => {
+                                update
+                                    .push("status = 'bundled', sent_at = ")
+                                    .push_bind(at.unix_millis())
+                                    .push(", last_error = ")
+                                    .push_bind(format!("sent in notification {into}"));
+                            }
+                            Delivery::Retry { at, error } => {
+                                update
+                                    .push("status = 'pending', next_attempt_at = ")
+                                    .push_bind(at.unix_millis())
+                                    .push(", last_error = ")
+                                    .push_bind(error.clone());
+                            }
+                            Delivery::Failed { error } => {
+                                update.push("status = 'failed', last_error = ").push_bind(error.clone());
+                            }
+                            Delivery::Deferred { at } => {
+                                // Waiting out a throttle is not an attempt.
+                                update
+                                    .push("status = 'pending', attempts = attempts - 1, next_attempt_at = ")
+                                    .push_bind(at.unix_millis());
+                            }
+                        }
+                        update.push(" WHERE id IN (");
+                        let mut list = update.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        update.push(")");
+                        update.build().execute(&mut *tx).await.map_err(db("recording deliveries"))?;
+                    }
                 }
                 tx.commit().await.map_err(db("committing deliveries"))
             }

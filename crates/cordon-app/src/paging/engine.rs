@@ -14,7 +14,7 @@ use cordon_intake::{Outcome, Signal, route};
 use cordon_notify::{Channel, Disclosure, LinkAction, LinkClaim, LinkSigner, Notifier, Page, SendError};
 use cordon_oncall::escalation::Step;
 use cordon_store::{
-    Advance, AlertRow, ContactRow, Delivery, Effect, EscalationRow, IntakeRow, Joined, NewNotification,
+    Advance, AlertRow, ContactRow, Delivery, Due, Effect, EscalationRow, IntakeRow, Joined, NewNotification,
     NotificationRow, Store,
 };
 use tokio::sync::Notify;
@@ -60,28 +60,38 @@ impl Engine {
 }
 
 /// Runs `work` whenever `woken_by` fires, and every [`POLL`] regardless; when it did something,
-/// wakes the next stage. A failure is logged and the work tried again at the next turn: every
-/// stage's input is still in the database.
+/// wakes the next stage and runs again at once, since a full batch usually means more is
+/// queued. A failure is logged and the work tried again at the next turn: every stage's input
+/// is still in the database.
 fn stage<F, Fut>(name: &'static str, woken_by: Arc<Notify>, next: Option<Arc<Notify>>, mut work: F) -> JoinHandle<()>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = Result<u32, PagingError>> + Send,
 {
     tokio::spawn(async move {
+        let mut more = false;
         loop {
-            tokio::select! {
-                () = woken_by.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+            if more {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::select! {
+                    () = woken_by.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                }
             }
-            match work().await {
-                Ok(0) => {}
+            more = match work().await {
+                Ok(0) => false,
                 Ok(_) => {
                     if let Some(next) = &next {
                         next.notify_one();
                     }
+                    true
                 }
-                Err(err) => tracing::error!(error = %err, stage = name, "paging stage failed; it runs again shortly"),
-            }
+                Err(err) => {
+                    tracing::error!(error = %err, stage = name, "paging stage failed; it runs again shortly");
+                    false
+                }
+            };
         }
     })
 }
@@ -222,10 +232,11 @@ impl<S: Store> Paging<S> {
         let directory = self.directory().await?;
         let mut contacts = BTreeMap::new();
         let mut steps = Vec::with_capacity(due.len());
-        for timer in due {
-            if let Some(step) = self.escalation_step(timer, &directory, &mut contacts, now).await? {
-                steps.push(step);
-            }
+        for Due { timer, alert } in due {
+            steps.push(
+                self.escalation_step(timer, alert, &directory, &mut contacts, now)
+                    .await?,
+            );
         }
         // One transaction for every step of this turn: on SQLite each commit is a disk sync.
         let won = self.store().advance_escalations(&steps, now).await?;
@@ -249,20 +260,18 @@ impl<S: Store> Paging<S> {
     async fn escalation_step(
         &self,
         timer: EscalationRow,
+        alert: AlertRow,
         directory: &Directory,
         contacts: &mut BTreeMap<String, Vec<ContactRow>>,
         now: Timestamp,
-    ) -> Result<Option<Advance>, PagingError> {
-        let Some(alert) = self.store().alert(&timer.alert_id).await? else {
-            return Ok(None);
-        };
+    ) -> Result<Advance, PagingError> {
         let Some(policy) = directory.policies.get(&timer.policy) else {
             tracing::warn!(alert = %alert.id, policy = %timer.policy, "escalation policy is gone; escalation ends");
-            return Ok(Some(Advance {
+            return Ok(Advance {
                 from: timer,
                 next: None,
                 notifications: Vec::new(),
-            }));
+            });
         };
         let level = usize::try_from(timer.level).unwrap_or(usize::MAX);
         let people = policy
@@ -306,11 +315,11 @@ impl<S: Store> Paging<S> {
         let next = policy
             .next_step(timer.started_at, Some(last))
             .map(|step| (step.round, u32::try_from(step.level).unwrap_or(u32::MAX), step.due));
-        Ok(Some(Advance {
+        Ok(Advance {
             from: timer,
             next,
             notifications,
-        }))
+        })
     }
 
     /// What the page about `alert` may say. For a security incident that is the codename,

@@ -112,9 +112,10 @@ pub async fn repeated_triggers_are_one_alert_until_resolved<S: Store>(store: S) 
     // A resolved alert's timer is done: only the reopened alert is due.
     let due = store.due_escalations(at(100), 10).await.unwrap();
     assert_eq!(
-        due.iter().map(|e| e.alert_id.as_str()).collect::<Vec<_>>(),
+        due.iter().map(|d| d.timer.alert_id.as_str()).collect::<Vec<_>>(),
         [reopened.id.as_str()]
     );
+    assert_eq!(&due[0].alert, reopened, "a due timer comes with its alert");
 }
 
 pub async fn alerts_of_one_group_join_the_first_ones_incident<S: Store>(store: S) {
@@ -128,6 +129,30 @@ pub async fn alerts_of_one_group_join_the_first_ones_incident<S: Store>(store: S
     let incidents: Vec<_> = alerts.iter().map(|a| a.incident_id.clone().unwrap()).collect();
     assert_eq!(incidents[0], incidents[1], "{alerts:#?}");
     assert_eq!(store.alerts_of_incident(&incidents[0]).await.unwrap().len(), 2);
+
+    // A later batch finds the group's incident in the database.
+    store
+        .insert_intake(&[intake("trigger", "k3", Some("g"))])
+        .await
+        .unwrap();
+    store.process_intake(10, at(30), decide).await.unwrap();
+    assert_eq!(store.alerts_of_incident(&incidents[0]).await.unwrap().len(), 3);
+
+    // Once every alert of the group is resolved, the next one opens a new incident, also
+    // within one batch.
+    let closing = [
+        intake("resolve", "k1", Some("g")),
+        intake("resolve", "k2", Some("g")),
+        intake("resolve", "k3", Some("g")),
+        intake("trigger", "k4", Some("g")),
+        intake("trigger", "k5", Some("g")),
+    ];
+    store.insert_intake(&closing).await.unwrap();
+    assert_eq!(store.process_intake(10, at(40), decide).await.unwrap(), 5);
+    let open = store.alerts(true, 10).await.unwrap();
+    assert_eq!(open.len(), 2, "{open:#?}");
+    assert_eq!(open[0].incident_id, open[1].incident_id, "{open:#?}");
+    assert_ne!(open[0].incident_id.as_deref(), Some(incidents[0].as_str()), "{open:#?}");
 }
 
 /// One escalation step, as the engine pages it.
@@ -167,7 +192,7 @@ pub async fn an_escalation_step_pages_once_however_many_nodes_race<S: Store>(sto
     store.insert_intake(&[intake("trigger", "k", None)]).await.unwrap();
     store.process_intake(10, at(20), decide).await.unwrap();
     let due = store.due_escalations(at(100), 10).await.unwrap();
-    let step = Arc::new(due[0].clone());
+    let step = Arc::new(due[0].timer.clone());
     let mut racers = Vec::new();
     for node in 0..6 {
         let store = store.clone();
@@ -187,14 +212,14 @@ pub async fn an_escalation_step_pages_once_however_many_nodes_race<S: Store>(sto
     let sent = store.notifications_of_alert(&step.alert_id).await.unwrap();
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert!(store.due_escalations(at(399), 10).await.unwrap().is_empty());
-    assert_eq!(store.due_escalations(at(400), 10).await.unwrap()[0].level, 1);
+    assert_eq!(store.due_escalations(at(400), 10).await.unwrap()[0].timer.level, 1);
 }
 
 pub async fn a_notification_is_claimed_by_one_sender_until_its_lease_lapses<S: Store>(store: S) {
     service(&store).await;
     store.insert_intake(&[intake("trigger", "k", None)]).await.unwrap();
     store.process_intake(10, at(20), decide).await.unwrap();
-    let step = store.due_escalations(at(100), 10).await.unwrap().remove(0);
+    let step = store.due_escalations(at(100), 10).await.unwrap().remove(0).timer;
     let pages: Vec<_> = (0..20)
         .map(|n| page(&step.alert_id, &format!("p{n}"), Some("c")))
         .collect();
@@ -261,7 +286,7 @@ pub async fn acknowledging_stops_escalation_and_cancels_unsent_pages<S: Store>(s
     service(&store).await;
     store.insert_intake(&[intake("trigger", "k", None)]).await.unwrap();
     store.process_intake(10, at(20), decide).await.unwrap();
-    let step = store.due_escalations(at(100), 10).await.unwrap().remove(0);
+    let step = store.due_escalations(at(100), 10).await.unwrap().remove(0).timer;
     advance(
         &store,
         &step,
