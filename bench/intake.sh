@@ -242,7 +242,13 @@ drain() {
     local backend=$1 started now left unprocessed unpaged processed_s="" paged_s=""
     started=$(date +%s.%N)
     while true; do
-        unprocessed=$(sql "$backend" "SELECT count(*) FROM intake_events WHERE NOT processed")
+        if [ "$backend" = postgres ]; then
+            unprocessed=$(sql "$backend" "SELECT count(*) FROM intake_events WHERE NOT processed")
+        else
+            # SQLite queues events in a file of its own; the database records how far it got.
+            unprocessed=$(sql "$backend" "ATTACH '$phase_dir/data/cordon-intake.db' AS queue;
+                SELECT count(*) FROM queue.intake_events WHERE seq > (SELECT last_seq FROM intake_progress)")
+        fi
         unpaged=$(sql "$backend" "SELECT count(*) FROM escalations WHERE NOT done AND level = 0 AND round = 0")
         now=$(date +%s.%N)
         left=$(awk -v a="$started" -v b="$now" 'BEGIN { printf "%.1f", b - a }')

@@ -2,7 +2,7 @@
 //! `impl_store!` and instantiated for each backend; only connecting and migrating differ.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,61 +15,100 @@ use sqlx::{Row, Transaction};
 use crate::projection::{IncidentRow, Projection};
 use crate::{CheckpointStore, JournalStore, StoreError};
 
-/// The embedded default: one SQLite file in WAL mode.
+/// The embedded default: SQLite in WAL mode, in two files: the database and its intake queue.
 ///
 /// SQLite has one write lock per file. Every write goes through a single writer connection,
 /// so writers queue in order inside the process instead of retrying the lock with SQLite's
 /// busy handler, which sleeps up to 100 ms between attempts. Reads use their own connections,
 /// which WAL lets run beside the writer; they are opened query-only, so a write sent to them by
 /// mistake fails instead of contending for the lock.
+///
+/// Accepted events go to a second file with its own writer ([`intake_path`]), so that
+/// answering a sender never waits behind the paging pipeline's transactions on the first.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     pub(crate) writer: SqlitePool,
+    pub(crate) intake_writer: SqlitePool,
+    pub(crate) intake_reader: SqlitePool,
+}
+
+/// The intake queue's file beside the database at `database`: `cordon.db` → `cordon-intake.db`.
+/// The two files are one database: back them up and move them together.
+pub fn intake_path(database: &Path) -> PathBuf {
+    let stem = database
+        .file_stem()
+        .map_or_else(|| "cordon".into(), |s| s.to_string_lossy());
+    database.with_file_name(format!("{stem}-intake.db"))
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies migrations.
+    /// Opens (creating if needed) the database file and its intake queue, and applies
+    /// migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // The journal is evidence: a commit must survive a power cut, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            // 16 MiB of page cache per connection (the default is 2 MiB): the pipeline's
-            // indexes stay in memory during a storm.
-            .pragma("cache_size", "-16384")
-            // Other processes (the local CLI) may still hold the lock for a while.
-            .busy_timeout(Duration::from_secs(30));
-        let opened = |source| StoreError::Open {
-            location: path.display().to_string(),
-            source,
-        };
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            // A writer that queues behind a long transaction must wait for it, not give up.
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
-            .await
-            .map_err(opened)?;
+        let (writer, pool) = open_sqlite(path, 8).await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.pragma("query_only", "ON"))
-            .await
-            .map_err(opened)?;
-        Ok(SqliteStore { pool, writer })
+        let (intake_writer, intake_reader) = open_sqlite(&intake_path(path), 2).await?;
+        sqlx::migrate!("migrations/sqlite-intake").run(&intake_writer).await?;
+        let store = SqliteStore {
+            pool,
+            writer,
+            intake_writer,
+            intake_reader,
+        };
+        store.adopt_intake().await?;
+        Ok(store)
     }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        for pool in [&self.writer, &self.pool, &self.intake_writer, &self.intake_reader] {
+            pool.close().await;
+        }
+    }
+}
+
+/// One SQLite file: its writer connection and a pool of `readers` query-only connections.
+async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, SqlitePool), StoreError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // The journal is evidence: a commit must survive a power cut, not only a crash.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        // 16 MiB of page cache per connection (the default is 2 MiB): the pipeline's indexes
+        // stay in memory during a storm.
+        .pragma("cache_size", "-16384")
+        // Other processes (the local CLI) may still hold the lock for a while.
+        .busy_timeout(Duration::from_secs(30));
+    let opened = |source| StoreError::Open {
+        location: path.display().to_string(),
+        source,
+    };
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        // A writer that queues behind a long transaction must wait for it, not give up.
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(options.clone())
+        .await
+        .map_err(opened)?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(readers)
+        .connect_with(options.pragma("query_only", "ON"))
+        .await
+        .map_err(opened)?;
+    Ok((writer, reader))
 }
 
 /// Multi-node mode: any number of `cordon` processes share one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
-    /// The same pool: PostgreSQL locks rows, not the database, so writers need no queue.
+    /// The same pool: PostgreSQL locks rows, not the database, so writers need no queue, and
+    /// the intake queue is a table like any other.
     pub(crate) writer: PgPool,
+    pub(crate) intake_writer: PgPool,
 }
 
 impl PgStore {
@@ -87,6 +126,7 @@ impl PgStore {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(PgStore {
             writer: pool.clone(),
+            intake_writer: pool.clone(),
             pool,
         })
     }

@@ -23,7 +23,7 @@ use std::future::Future;
 use cordon_domain::{Entry, Head, IncidentId, SignedCheckpoint};
 
 pub use accounts::{AccountStore, ApiToken, Session, User, UserUpdate};
-pub use backend::{PgStore, SqliteStore, redact_url};
+pub use backend::{PgStore, SqliteStore, intake_path, redact_url};
 pub use paging::{
     Advance, AlertRow, ContactRow, Definition, DefinitionKind, Delivery, Due, Effect, EscalationRow, IntakeRow,
     IntegrationRow, Joined, NewIntake, NewNotification, NotificationRow, PagingStore, ServiceRow,

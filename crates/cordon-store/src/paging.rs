@@ -7,14 +7,13 @@
 //! however many `cordon serve` processes share a PostgreSQL database.
 //!
 //! - Intake processing runs under a transaction-scoped advisory lock on PostgreSQL (one node
-//!   processes at a time, in sequence order, so a resolve never overtakes its trigger); each
-//!   event is also marked processed only if it was not already.
+//!   processes at a time, in sequence order, so a resolve never overtakes its trigger).
 //! - An escalation step advances with a compare-and-set on its (round, level), in the same
 //!   transaction that inserts its notifications: the node that loses inserts nothing.
 //! - A notification is claimed by a conditional update that sets a lease; a sender that dies
 //!   lets the lease lapse and another node retries it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 
 use cordon_domain::Timestamp;
@@ -469,6 +468,154 @@ impl Batch {
     }
 }
 
+const INTAKE_COLUMNS: &str = "seq, received_at, integration, service, action, dedup_key, group_key, signal";
+
+fn intake_from<DB: sqlx::Database>(row: &DB::Row) -> Result<IntakeRow, StoreError>
+where
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> Option<String>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'c> &'c str: sqlx::ColumnIndex<DB::Row>,
+{
+    let read = || db("reading intake events");
+    Ok(IntakeRow {
+        seq: row.try_get("seq").map_err(read())?,
+        event: NewIntake {
+            received_at: Timestamp::from_unix_millis(row.try_get("received_at").map_err(read())?),
+            integration: row.try_get("integration").map_err(read())?,
+            service: row.try_get("service").map_err(read())?,
+            action: row.try_get("action").map_err(read())?,
+            dedup_key: row.try_get("dedup_key").map_err(read())?,
+            group_key: row.try_get("group_key").map_err(read())?,
+            signal: row.try_get("signal").map_err(read())?,
+        },
+    })
+}
+
+/// SQLite's intake queue lives in its own file; the main file records how far processing got.
+impl SqliteStore {
+    async fn processed_through(conn: &mut sqlx::SqliteConnection) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT last_seq FROM intake_progress WHERE id = 1")
+            .fetch_one(conn)
+            .await
+            .map_err(db("reading intake progress"))?;
+        row.try_get("last_seq").map_err(db("reading intake progress"))
+    }
+
+    async fn queued_after(&self, after: i64, limit: u32) -> Result<Vec<IntakeRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INTAKE_COLUMNS} FROM intake_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.intake_reader)
+        .await
+        .map_err(db("reading intake events"))?;
+        rows.iter().map(intake_from::<sqlx::Sqlite>).collect()
+    }
+
+    async fn pending(&self, limit: u32) -> Result<Vec<IntakeRow>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db("reading intake progress"))?;
+        let after = Self::processed_through(&mut conn).await?;
+        self.queued_after(after, limit).await
+    }
+
+    /// The next events to process. The caller's transaction holds the main file's write lock,
+    /// so the progress it reads cannot move until it commits.
+    async fn pending_batch(&self, tx: &mut sqlx::SqliteConnection, limit: u32) -> Result<Vec<IntakeRow>, StoreError> {
+        let after = Self::processed_through(tx).await?;
+        self.queued_after(after, limit).await
+    }
+
+    async fn mark_processed(&self, tx: &mut sqlx::SqliteConnection, pending: &[IntakeRow]) -> Result<(), StoreError> {
+        let Some(last) = pending.iter().map(|intake| intake.seq).max() else {
+            return Ok(());
+        };
+        sqlx::query("UPDATE intake_progress SET last_seq = $1 WHERE id = 1")
+            .bind(last)
+            .execute(tx)
+            .await
+            .map_err(db("recording intake progress"))?;
+        Ok(())
+    }
+
+    /// Makes the queue file agree with the main file when the store opens:
+    /// - new events are numbered above what was processed, even if the queue file was lost;
+    /// - events an older version queued in the main file and never processed move to the queue
+    ///   (a crash in between processes them twice, which dedup keys make harmless; none is lost).
+    pub(crate) async fn adopt_intake(&self) -> Result<(), StoreError> {
+        let mut main = self.writer.acquire().await.map_err(db("reading intake progress"))?;
+        let through = Self::processed_through(&mut main).await?;
+        let mut queue = self.intake_writer.begin().await.map_err(db("starting a transaction"))?;
+        let numbered = sqlx::query("UPDATE sqlite_sequence SET seq = max(seq, $1) WHERE name = 'intake_events'")
+            .bind(through)
+            .execute(&mut *queue)
+            .await
+            .map_err(db("numbering the intake queue"))?;
+        if numbered.rows_affected() == 0 && through > 0 {
+            sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('intake_events', $1)")
+                .bind(through)
+                .execute(&mut *queue)
+                .await
+                .map_err(db("numbering the intake queue"))?;
+        }
+        queue.commit().await.map_err(db("numbering the intake queue"))?;
+        let left = sqlx::query(&format!(
+            "SELECT {INTAKE_COLUMNS} FROM intake_events WHERE NOT processed ORDER BY seq"
+        ))
+        .fetch_all(&mut *main)
+        .await
+        .map_err(db("reading the old intake queue"))?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<NewIntake> = left
+            .iter()
+            .map(|row| intake_from::<sqlx::Sqlite>(row).map(|intake| intake.event))
+            .collect::<Result<_, _>>()?;
+        self.insert_intake(&events).await?;
+        sqlx::query("UPDATE intake_events SET processed = TRUE WHERE NOT processed")
+            .execute(&mut *main)
+            .await
+            .map_err(db("emptying the old intake queue"))?;
+        tracing::info!(
+            events = events.len(),
+            "moved unprocessed events to the intake queue file"
+        );
+        Ok(())
+    }
+}
+
+/// PostgreSQL's intake queue is a table of the shared database, marked as it is processed.
+impl PgStore {
+    async fn pending(&self, limit: u32) -> Result<Vec<IntakeRow>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db("reading intake events"))?;
+        self.pending_batch(&mut conn, limit).await
+    }
+
+    async fn pending_batch(&self, conn: &mut sqlx::PgConnection, limit: u32) -> Result<Vec<IntakeRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INTAKE_COLUMNS} FROM intake_events WHERE NOT processed ORDER BY seq LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await
+        .map_err(db("reading intake events"))?;
+        rows.iter().map(intake_from::<sqlx::Postgres>).collect()
+    }
+
+    /// The caller holds the processing lock, so no other node is processing these.
+    async fn mark_processed(&self, tx: &mut sqlx::PgConnection, pending: &[IntakeRow]) -> Result<(), StoreError> {
+        let seqs: Vec<i64> = pending.iter().map(|intake| intake.seq).collect();
+        sqlx::query("UPDATE intake_events SET processed = TRUE WHERE seq = ANY($1)")
+            .bind(seqs)
+            .execute(tx)
+            .await
+            .map_err(db("marking intake events"))?;
+        Ok(())
+    }
+}
+
 macro_rules! impl_paging_store {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -588,53 +735,6 @@ macro_rules! impl_paging_store {
                     .map_err(db("cancelling notifications"))?;
                 }
                 Ok(changed)
-            }
-
-            async fn pending_on(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                limit: u32,
-            ) -> Result<Vec<IntakeRow>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT seq, received_at, integration, service, action, dedup_key, group_key, signal FROM intake_events \
-                     WHERE NOT processed ORDER BY seq LIMIT $1",
-                )
-                .bind(i64::from(limit))
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db("reading intake events"))?;
-                rows.iter()
-                    .map(|row| {
-                        let read = || db("reading intake events");
-                        Ok(IntakeRow {
-                            seq: row.try_get("seq").map_err(read())?,
-                            event: NewIntake {
-                                received_at: Timestamp::from_unix_millis(row.try_get("received_at").map_err(read())?),
-                                integration: row.try_get("integration").map_err(read())?,
-                                service: row.try_get("service").map_err(read())?,
-                                action: row.try_get("action").map_err(read())?,
-                                dedup_key: row.try_get("dedup_key").map_err(read())?,
-                                group_key: row.try_get("group_key").map_err(read())?,
-                                signal: row.try_get("signal").map_err(read())?,
-                            },
-                        })
-                    })
-                    .collect()
-            }
-
-            /// Marks a batch processed. The caller holds the processing lock, so no other
-            /// processor has them.
-            async fn mark_processed(
-                tx: &mut <$db as sqlx::Database>::Connection,
-                pending: &[IntakeRow],
-            ) -> Result<(), StoreError> {
-                let mut update = sqlx::QueryBuilder::<$db>::new("UPDATE intake_events SET processed = TRUE WHERE seq IN (");
-                let mut seqs = update.separated(", ");
-                for intake in pending {
-                    seqs.push_bind(intake.seq);
-                }
-                update.push(")");
-                update.build().execute(&mut *tx).await.map_err(db("marking intake events"))?;
-                Ok(())
             }
 
             /// The open alert of every (service, dedup key) in `pending`; `None` where none is.
@@ -785,33 +885,46 @@ macro_rules! impl_paging_store {
                 Ok(())
             }
 
-            /// The compare-and-set of one step of [`PagingStore::advance_escalations`]: whether
-            /// the timer still stood at `from` and moved.
-            async fn advance_on(
+            /// The compare-and-set of [`PagingStore::advance_escalations`], a few hundred steps
+            /// per statement: moves each timer that still stands at its step's `from`, and
+            /// returns the alert ids of those that moved. On PostgreSQL a row another node
+            /// changed first is checked again after its commit and no longer matches.
+            async fn advance_timers(
                 tx: &mut <$db as sqlx::Database>::Connection,
-                step: &Advance,
-            ) -> Result<bool, StoreError> {
-                let from = &step.from;
-                let (round, level, due, done) = match step.next {
-                    Some((round, level, due)) => (round, level, due, false),
-                    None => (from.round, from.level, from.due_at, true),
-                };
-                let moved = sqlx::query(
-                    "UPDATE escalations SET round = $3, level = $4, due_at = $5, done = $6 \
-                     WHERE alert_id = $1 AND NOT done AND round = $7 AND level = $8 AND due_at = $2",
-                )
-                .bind(&from.alert_id)
-                .bind(from.due_at.unix_millis())
-                .bind(i64::from(round))
-                .bind(i64::from(level))
-                .bind(due.unix_millis())
-                .bind(done)
-                .bind(i64::from(from.round))
-                .bind(i64::from(from.level))
-                .execute(&mut *tx)
-                .await
-                .map_err(db("advancing an escalation"))?;
-                Ok(moved.rows_affected() == 1)
+                steps: &[Advance],
+            ) -> Result<HashSet<String>, StoreError> {
+                let mut moved = HashSet::with_capacity(steps.len());
+                for chunk in steps.chunks(500) {
+                    let mut update = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE escalations SET round = s.column5, level = s.column6, due_at = s.column7, \
+                         done = s.column8 FROM (",
+                    );
+                    update.push_values(chunk, |mut row, step| {
+                        let from = &step.from;
+                        let (round, level, due, done) = match step.next {
+                            Some((round, level, due)) => (round, level, due, false),
+                            None => (from.round, from.level, from.due_at, true),
+                        };
+                        row.push_bind(from.alert_id.clone())
+                            .push_bind(i64::from(from.round))
+                            .push_bind(i64::from(from.level))
+                            .push_bind(from.due_at.unix_millis())
+                            .push_bind(i64::from(round))
+                            .push_bind(i64::from(level))
+                            .push_bind(due.unix_millis())
+                            .push_bind(done);
+                    });
+                    update.push(
+                        ") AS s WHERE escalations.alert_id = s.column1 AND NOT escalations.done \
+                         AND escalations.round = s.column2 AND escalations.level = s.column3 \
+                         AND escalations.due_at = s.column4 RETURNING escalations.alert_id",
+                    );
+                    let rows = update.build().fetch_all(&mut *tx).await.map_err(db("advancing escalations"))?;
+                    for row in &rows {
+                        moved.insert(row.try_get("alert_id").map_err(db("advancing escalations"))?);
+                    }
+                }
+                Ok(moved)
             }
 
             /// Writes notifications to the outbox, a few hundred per statement. A page to
@@ -1097,7 +1210,7 @@ macro_rules! impl_paging_store {
                 if events.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.intake_writer.begin().await.map_err(db("starting a transaction"))?;
                 // Bounded batches keep each statement under the backends' parameter limits.
                 for chunk in events.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
@@ -1118,8 +1231,7 @@ macro_rules! impl_paging_store {
             }
 
             async fn pending_intake(&self, limit: u32) -> Result<Vec<IntakeRow>, StoreError> {
-                let mut conn = self.pool.acquire().await.map_err(db("reading intake events"))?;
-                Self::pending_on(&mut *conn, limit).await
+                self.pending(limit).await
             }
 
             async fn process_intake<F>(&self, limit: u32, now: Timestamp, mut decide: F) -> Result<u32, StoreError>
@@ -1131,11 +1243,11 @@ macro_rules! impl_paging_store {
                 if !Exclusive::processing_lock(&mut *tx).await? {
                     return Ok(0);
                 }
-                let pending = Self::pending_on(&mut *tx, limit).await?;
+                let pending = self.pending_batch(&mut *tx, limit).await?;
                 if pending.is_empty() {
                     return Ok(0);
                 }
-                Self::mark_processed(&mut *tx, &pending).await?;
+                self.mark_processed(&mut *tx, &pending).await?;
                 let mut batch = Batch {
                     open: Self::open_alerts(&mut *tx, &pending).await?,
                     groups: Self::group_incidents(&mut *tx, &pending).await?,
@@ -1266,15 +1378,14 @@ macro_rules! impl_paging_store {
 
             async fn advance_escalations(&self, steps: &[Advance], now: Timestamp) -> Result<Vec<bool>, StoreError> {
                 let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
-                let mut won = Vec::with_capacity(steps.len());
-                let mut pages = Vec::new();
-                for step in steps {
-                    let moved = Self::advance_on(&mut *tx, step).await?;
-                    if moved {
-                        pages.extend(&step.notifications);
-                    }
-                    won.push(moved);
-                }
+                let moved = Self::advance_timers(&mut *tx, steps).await?;
+                let won: Vec<bool> = steps.iter().map(|step| moved.contains(&step.from.alert_id)).collect();
+                let pages: Vec<&NewNotification> = steps
+                    .iter()
+                    .zip(&won)
+                    .filter(|(_, won)| **won)
+                    .flat_map(|(step, _)| &step.notifications)
+                    .collect();
                 Self::insert_notifications(&mut *tx, &pages, now).await?;
                 tx.commit().await.map_err(db("committing escalation steps"))?;
                 Ok(won)

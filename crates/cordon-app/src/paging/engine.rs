@@ -31,6 +31,9 @@ const POLL: Duration = Duration::from_millis(500);
 /// write lock, never waits long for it.
 const PROCESS_BATCH: u32 = 250;
 
+/// Escalation steps paged per transaction.
+const ESCALATION_BATCH: u32 = 500;
+
 /// How long a sender holds a claimed notification before another may retry it.
 const LEASE_MILLIS: i64 = 60_000;
 
@@ -225,7 +228,7 @@ impl<S: Store> Paging<S> {
 
     /// Pages every escalation step that is due; returns how many steps this process paged.
     pub async fn escalate_due(&self, now: Timestamp) -> Result<u32, PagingError> {
-        let due = self.store().due_escalations(now, 100).await?;
+        let due = self.store().due_escalations(now, ESCALATION_BATCH).await?;
         if due.is_empty() {
             return Ok(0);
         }

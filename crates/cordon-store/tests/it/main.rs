@@ -8,6 +8,7 @@
 
 mod backends;
 mod paging;
+mod sqlite_queue;
 mod suite;
 
 macro_rules! conformance {
