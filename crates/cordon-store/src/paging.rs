@@ -546,20 +546,25 @@ impl SqliteStore {
     pub(crate) async fn adopt_intake(&self) -> Result<(), StoreError> {
         let mut main = self.writer.acquire().await.map_err(db("reading intake progress"))?;
         let through = Self::processed_through(&mut main).await?;
-        let mut queue = self.intake_writer.begin().await.map_err(db("starting a transaction"))?;
-        let numbered = sqlx::query("UPDATE sqlite_sequence SET seq = max(seq, $1) WHERE name = 'intake_events'")
-            .bind(through)
-            .execute(&mut *queue)
+        // Read first: a CLI opening the store beside a running server must not take the
+        // queue's write lock when there is nothing to change.
+        let numbered: Option<i64> = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'intake_events'")
+            .fetch_optional(&self.intake_reader)
             .await
             .map_err(db("numbering the intake queue"))?;
-        if numbered.rows_affected() == 0 && through > 0 {
+        if numbered.unwrap_or(0) < through {
+            let mut queue = self.intake_writer.begin().await.map_err(db("starting a transaction"))?;
+            sqlx::query("DELETE FROM sqlite_sequence WHERE name = 'intake_events'")
+                .execute(&mut *queue)
+                .await
+                .map_err(db("numbering the intake queue"))?;
             sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('intake_events', $1)")
                 .bind(through)
                 .execute(&mut *queue)
                 .await
                 .map_err(db("numbering the intake queue"))?;
+            queue.commit().await.map_err(db("numbering the intake queue"))?;
         }
-        queue.commit().await.map_err(db("numbering the intake queue"))?;
         let left = sqlx::query(&format!(
             "SELECT {INTAKE_COLUMNS} FROM intake_events WHERE NOT processed ORDER BY seq"
         ))

@@ -247,7 +247,7 @@ impl<S: Store> Paging<S> {
         for (step, won) in steps.iter().zip(won) {
             if won && !step.notifications.is_empty() {
                 paged += 1;
-                tracing::info!(
+                tracing::debug!(
                     alert = %step.from.alert_id,
                     level = step.from.level + 1,
                     round = step.from.round,
@@ -255,6 +255,11 @@ impl<S: Store> Paging<S> {
                     "paged"
                 );
             }
+        }
+        // Whom each step paged is in the outbox, shown on the alert and in the room; a storm
+        // must not turn into a log line per alert.
+        if paged > 0 {
+            tracing::info!(steps = paged, "paged escalation steps");
         }
         Ok(paged)
     }

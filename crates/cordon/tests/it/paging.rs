@@ -992,8 +992,11 @@ fn two_nodes_on_one_postgres_page_each_alert_exactly_once() {
         );
         assert!(["sent", "bundled"].contains(&text(&pages[0]["status"])), "{view:#}");
     }
-    let paged: Vec<usize> = nodes.iter().map(|node| node.log_count(" paged")).collect();
-    eprintln!("escalation steps taken by each node: {paged:?}");
+    let turns: Vec<usize> = nodes
+        .iter()
+        .map(|node| node.log_count("paged escalation steps"))
+        .collect();
+    eprintln!("escalation turns that paged, by node: {turns:?}");
 }
 
 /// The alert ids a webhook body names in its `Open:` links.
