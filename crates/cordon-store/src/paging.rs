@@ -1359,26 +1359,43 @@ macro_rules! impl_paging_store {
             }
 
             async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError> {
-                // The two tables share no column name, so the alert's columns need no prefix.
-                let rows = sqlx::query(&format!(
-                    "SELECT e.alert_id, e.policy, e.started_at, e.round, e.level, e.due_at, {ALERT_COLUMNS} \
-                     FROM escalations e JOIN alerts a ON a.id = e.alert_id \
-                     WHERE NOT e.done AND e.due_at <= $1 AND NOT a.incident_pending AND a.status = 'triggered' \
-                     ORDER BY e.due_at LIMIT $2"
-                ))
+                // Two queries, each of which can only use its index: the due timers in order,
+                // then their alerts by id. As one join, PostgreSQL's planner scanned every
+                // alert during a storm, when its statistics lagged behind the table. A timer
+                // whose incident is still being declared keeps its place in the window until
+                // the opener (the stage before) has declared it.
+                let timers = sqlx::query(
+                    "SELECT alert_id, policy, started_at, round, level, due_at FROM escalations \
+                     WHERE NOT done AND due_at <= $1 ORDER BY due_at LIMIT $2",
+                )
                 .bind(now.unix_millis())
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("reading due escalations"))?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(Due {
-                            timer: Self::escalation_from(row)?,
-                            alert: Self::alert_from(row)?,
-                        })
+                if timers.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let timers: Vec<EscalationRow> = timers.iter().map(Self::escalation_from).collect::<Result<_, _>>()?;
+                let mut select = sqlx::QueryBuilder::<$db>::new(format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id IN ("));
+                let mut ids = select.separated(", ");
+                for timer in &timers {
+                    ids.push_bind(timer.alert_id.clone());
+                }
+                select.push(")");
+                let rows = select.build().fetch_all(&self.pool).await.map_err(db("reading due escalations"))?;
+                let mut alerts: HashMap<String, AlertRow> = HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    let alert = Self::alert_from(row)?;
+                    alerts.insert(alert.id.clone(), alert);
+                }
+                Ok(timers
+                    .into_iter()
+                    .filter_map(|timer| {
+                        let alert = alerts.remove(&timer.alert_id)?;
+                        (!alert.incident_pending && alert.status == "triggered").then_some(Due { timer, alert })
                     })
-                    .collect()
+                    .collect())
             }
 
             async fn advance_escalations(&self, steps: &[Advance], now: Timestamp) -> Result<Vec<bool>, StoreError> {
