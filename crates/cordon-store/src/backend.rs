@@ -27,8 +27,11 @@ use crate::{CheckpointStore, JournalStore, StoreError};
 /// answering a sender never waits behind the paging pipeline's transactions on the first.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Query-only connections to the main file, for reads.
     pub(crate) pool: SqlitePool,
+    /// The main file's one writer connection.
     pub(crate) writer: SqlitePool,
+    /// The queue file's writer and readers.
     pub(crate) intake_writer: SqlitePool,
     pub(crate) intake_reader: SqlitePool,
 }

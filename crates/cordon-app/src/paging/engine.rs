@@ -27,8 +27,8 @@ use crate::{AppError, DeclareRequest, now};
 /// restart). Within one process stages wake each other at once.
 const POLL: Duration = Duration::from_millis(500);
 
-/// Events processed per transaction: small enough that intake, which shares SQLite's one
-/// write lock, never waits long for it.
+/// Events processed per transaction: small enough that other writers of the same database
+/// (escalation, dispatch, people acting in the API) never wait long behind one.
 const PROCESS_BATCH: u32 = 250;
 
 /// Escalation steps paged per transaction.
