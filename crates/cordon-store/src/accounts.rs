@@ -179,7 +179,7 @@ macro_rules! impl_account_store {
                 .bind(user.role.as_str())
                 .bind(&user.password_hash)
                 .bind(user.created_at.unix_millis())
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(db("creating the first user"))?;
                 Ok(result.rows_affected() == 1)
@@ -196,7 +196,7 @@ macro_rules! impl_account_store {
                 .bind(user.totp_required)
                 .bind(user.disabled)
                 .bind(user.created_at.unix_millis())
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await;
                 match result {
                     Ok(_) => Ok(()),
@@ -235,7 +235,7 @@ macro_rules! impl_account_store {
                 .bind(update.disabled)
                 .bind(update.totp_required)
                 .bind(update.password_hash.as_deref())
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(db("updating a user"))?;
                 Ok(result.rows_affected() == 1)
@@ -246,7 +246,7 @@ macro_rules! impl_account_store {
                     .bind(name)
                     .bind(secret)
                     .bind(enabled)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("updating a second factor"))?;
                 Ok(())
@@ -259,7 +259,7 @@ macro_rules! impl_account_store {
                 )
                 .bind(name)
                 .bind(step)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(db("recording a one-time code"))?;
                 Ok(result.rows_affected() == 1)
@@ -275,7 +275,7 @@ macro_rules! impl_account_store {
                 .bind(session.created_at.unix_millis())
                 .bind(session.expires_at.unix_millis())
                 .bind(session.second_factor)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(db("creating a session"))?;
                 Ok(())
@@ -301,7 +301,7 @@ macro_rules! impl_account_store {
             async fn delete_session(&self, digest: &str) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM sessions WHERE digest = $1")
                     .bind(digest)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("ending a session"))?;
                 Ok(())
@@ -310,7 +310,7 @@ macro_rules! impl_account_store {
             async fn delete_sessions_of(&self, user: &str) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM sessions WHERE user_name = $1")
                     .bind(user)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("ending sessions"))?;
                 Ok(())
@@ -329,7 +329,7 @@ macro_rules! impl_account_store {
                 .bind(token.created_at.unix_millis())
                 .bind(token.expires_at.map(Timestamp::unix_millis))
                 .bind(token.revoked)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(db("creating a token"))?;
                 Ok(())
@@ -357,7 +357,7 @@ macro_rules! impl_account_store {
                 let result = sqlx::query("UPDATE api_tokens SET revoked = TRUE WHERE user_name = $1 AND id = $2")
                     .bind(user)
                     .bind(id)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("revoking a token"))?;
                 Ok(result.rows_affected() == 1)

@@ -113,10 +113,6 @@ async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, SqlitePoo
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
-    /// The same pool: PostgreSQL locks rows, not the database, so writers need no queue, and
-    /// the intake queue is a table like any other.
-    pub(crate) writer: PgPool,
-    pub(crate) intake_writer: PgPool,
 }
 
 impl PgStore {
@@ -132,11 +128,30 @@ impl PgStore {
                 source,
             })?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PgStore {
-            writer: pool.clone(),
-            intake_writer: pool.clone(),
-            pool,
-        })
+        Ok(PgStore { pool })
+    }
+}
+
+/// Where each backend writes: the shared SQL asks for `writer()` and `intake_writer()`.
+impl SqliteStore {
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    pub(crate) fn intake_writer(&self) -> &SqlitePool {
+        &self.intake_writer
+    }
+}
+
+/// PostgreSQL locks rows, not the database, so writers need no queue of their own, and the
+/// intake queue is a table like any other: every write uses the one pool.
+impl PgStore {
+    pub(crate) fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn intake_writer(&self) -> &PgPool {
+        &self.pool
     }
 }
 
@@ -279,7 +294,7 @@ macro_rules! impl_store {
         impl JournalStore for $store {
             async fn declare(&self, projection: &Projection, first: &Entry) -> Result<(), StoreError> {
                 let row = &projection.row;
-                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer().begin().await.map_err(db("starting a transaction"))?;
                 let inserted = sqlx::query(
                     "INSERT INTO incidents (id, kind, title, severity, status, codename, declared_by, \
                      declared_at, updated_at, last_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -311,7 +326,7 @@ macro_rules! impl_store {
 
             async fn append(&self, entry: &Entry, projection: &Projection) -> Result<(), StoreError> {
                 let row = &projection.row;
-                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer().begin().await.map_err(db("starting a transaction"))?;
                 // The insert comes first so that the write lock is taken at once and a
                 // concurrent writer of the same sequence number is refused here.
                 Self::insert_entry(&mut tx, entry).await?;
@@ -493,7 +508,7 @@ macro_rules! impl_store {
                 .bind(heads)
                 .bind(&signed.public_key)
                 .bind(&signed.signature)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await;
                 match result {
                     Ok(_) => Ok(()),

@@ -553,7 +553,11 @@ impl SqliteStore {
             .await
             .map_err(db("numbering the intake queue"))?;
         if numbered.unwrap_or(0) < through {
-            let mut queue = self.intake_writer.begin().await.map_err(db("starting a transaction"))?;
+            let mut queue = self
+                .intake_writer()
+                .begin()
+                .await
+                .map_err(db("starting a transaction"))?;
             sqlx::query("DELETE FROM sqlite_sequence WHERE name = 'intake_events'")
                 .execute(&mut *queue)
                 .await
@@ -1018,7 +1022,7 @@ macro_rules! impl_paging_store {
                 sqlx::query("INSERT INTO paging_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                     .bind(name)
                     .bind(value)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("writing a setting"))?;
                 self.setting(name)
@@ -1041,7 +1045,7 @@ macro_rules! impl_paging_store {
                 .bind(&service.default_outcome)
                 .bind(&service.rules)
                 .bind(service.created_at.unix_millis())
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(db("writing a service"))?;
                 Ok(())
@@ -1085,7 +1089,7 @@ macro_rules! impl_paging_store {
                 .bind(i64::from(integration.rate_per_minute))
                 .bind(i64::from(integration.burst))
                 .bind(integration.created_at.unix_millis())
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await;
                 match result {
                     Ok(_) => Ok(()),
@@ -1125,7 +1129,7 @@ macro_rules! impl_paging_store {
             async fn remove_integration(&self, id: &str) -> Result<bool, StoreError> {
                 let result = sqlx::query("DELETE FROM integrations WHERE id = $1")
                     .bind(id)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("removing an integration"))?;
                 Ok(result.rows_affected() == 1)
@@ -1148,7 +1152,7 @@ macro_rules! impl_paging_store {
                     .bind(&definition.name)
                     .bind(&definition.definition)
                     .bind(definition.updated_at.unix_millis())
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("writing a definition"))?;
                 Ok(())
@@ -1175,7 +1179,7 @@ macro_rules! impl_paging_store {
                     .bind(&contact.person)
                     .bind(&contact.channel)
                     .bind(contact.created_at.unix_millis())
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("adding a contact method"))?;
                 Ok(())
@@ -1205,7 +1209,7 @@ macro_rules! impl_paging_store {
             async fn remove_contact(&self, id: &str) -> Result<bool, StoreError> {
                 let result = sqlx::query("DELETE FROM contact_methods WHERE id = $1")
                     .bind(id)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("removing a contact method"))?;
                 Ok(result.rows_affected() == 1)
@@ -1215,7 +1219,7 @@ macro_rules! impl_paging_store {
                 if events.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.intake_writer.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.intake_writer().begin().await.map_err(db("starting a transaction"))?;
                 // Bounded batches keep each statement under the backends' parameter limits.
                 for chunk in events.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
@@ -1244,7 +1248,7 @@ macro_rules! impl_paging_store {
                 F: FnMut(&IntakeRow, Option<&AlertRow>, Option<&Joined>) -> Effect + Send,
             {
                 let begin = <<$db as sqlx::Database>::Connection as Exclusive>::BEGIN_WRITE;
-                let mut tx = self.writer.begin_with(begin).await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer().begin_with(begin).await.map_err(db("starting a transaction"))?;
                 if !Exclusive::processing_lock(&mut *tx).await? {
                     return Ok(0);
                 }
@@ -1339,7 +1343,7 @@ macro_rules! impl_paging_store {
             async fn incident_opened(&self, alert: &str) -> Result<(), StoreError> {
                 sqlx::query("UPDATE alerts SET incident_pending = FALSE WHERE id = $1")
                     .bind(alert)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(db("recording an opened incident"))?;
                 Ok(())
@@ -1352,7 +1356,7 @@ macro_rules! impl_paging_store {
                 by: &str,
                 at: Timestamp,
             ) -> Result<Option<AlertRow>, StoreError> {
-                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer().begin().await.map_err(db("starting a transaction"))?;
                 let changed = Self::close_alert(&mut *tx, id, status, by, at).await?;
                 tx.commit().await.map_err(db("committing an alert change"))?;
                 if changed { self.alert(id).await } else { Ok(None) }
@@ -1399,7 +1403,7 @@ macro_rules! impl_paging_store {
             }
 
             async fn advance_escalations(&self, steps: &[Advance], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer().begin().await.map_err(db("starting a transaction"))?;
                 let moved = Self::advance_timers(&mut *tx, steps).await?;
                 let won: Vec<bool> = steps.iter().map(|step| moved.contains(&step.from.alert_id)).collect();
                 let pages: Vec<&NewNotification> = steps
@@ -1434,7 +1438,7 @@ macro_rules! impl_paging_store {
                 .bind(now.unix_millis())
                 .bind(now.unix_millis().saturating_add(lease_millis))
                 .bind(i64::from(limit))
-                .fetch_all(&self.writer)
+                .fetch_all(self.writer())
                 .await
                 .map_err(db("claiming notifications"))?;
                 let mut claimed: Vec<NotificationRow> =
@@ -1467,7 +1471,7 @@ macro_rules! impl_paging_store {
                         None => alike.push((delivery, vec![*id])),
                     }
                 }
-                let mut tx = self.writer.begin().await.map_err(db("starting a transaction"))?;
+                let mut tx = self.writer().begin().await.map_err(db("starting a transaction"))?;
                 for (delivery, ids) in alike {
                     for chunk in ids.chunks(1000) {
                         let mut update = sqlx::QueryBuilder::<$db>::new("UPDATE notifications SET lease_until = NULL, ");
