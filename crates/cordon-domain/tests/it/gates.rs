@@ -491,31 +491,7 @@ fn evidence_custody_is_checked_and_survives_closure() {
             .starts_with("this incident has no evidence")
     );
 
-    for step in 1..=11 {
-        scenario.ok(
-            "alice",
-            Event::StepNotApplicable {
-                step: StepId(step),
-                reason: "test".into(),
-            },
-        );
-    }
-    for step in 12..=14 {
-        scenario.ok(
-            "alice",
-            Event::StepSkipped {
-                step: StepId(step),
-                reason: "test".into(),
-            },
-        );
-    }
-    scenario.ok(
-        "alice",
-        Event::StatusChanged {
-            status: Status::Closed,
-            reason: "done".into(),
-        },
-    );
+    scenario.close_settling_every_step();
     // A regulator's request months later: the access is still journaled.
     scenario.ok(
         "alice",
@@ -608,31 +584,7 @@ fn retention_and_legal_holds_are_the_commanders_or_counsels_and_survive_closure(
     scenario.ok("dana", retain('a', 2_100_000_000_000));
 
     // Close the incident: holds are still placed and released afterwards.
-    for step in 1..=11 {
-        scenario.ok(
-            "alice",
-            Event::StepNotApplicable {
-                step: StepId(step),
-                reason: "test".into(),
-            },
-        );
-    }
-    for step in 12..=14 {
-        scenario.ok(
-            "alice",
-            Event::StepSkipped {
-                step: StepId(step),
-                reason: "test".into(),
-            },
-        );
-    }
-    scenario.ok(
-        "alice",
-        Event::StatusChanged {
-            status: Status::Closed,
-            reason: "done".into(),
-        },
-    );
+    scenario.close_settling_every_step();
     assert_eq!(
         scenario.refused("carol", release('a', "case settled")),
         "only the incident commander or legal counsel may release a legal hold"

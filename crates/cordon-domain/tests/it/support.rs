@@ -2,7 +2,7 @@
 //! the journal so tests can fold and seal it.
 
 use cordon_domain::{
-    Event, Incident, IncidentId, Kind, Person, Playbook, Recorded, Refusal, Role, Severity, StepId, Timestamp,
+    Event, Incident, IncidentId, Kind, Person, Playbook, Recorded, Refusal, Role, Severity, Status, StepId, Timestamp,
 };
 
 pub struct Scenario {
@@ -78,6 +78,35 @@ impl Scenario {
             Ok(()) => panic!("accepted, but should have been refused"),
             Err(refusal) => refusal.to_string(),
         }
+    }
+
+    /// Settles steps 1 to 11 as not applicable and skips 12 to 14, then closes the incident.
+    pub fn close_settling_every_step(&mut self) {
+        for step in 1..=11 {
+            self.ok(
+                "alice",
+                Event::StepNotApplicable {
+                    step: StepId(step),
+                    reason: "test".into(),
+                },
+            );
+        }
+        for step in 12..=14 {
+            self.ok(
+                "alice",
+                Event::StepSkipped {
+                    step: StepId(step),
+                    reason: "test".into(),
+                },
+            );
+        }
+        self.ok(
+            "alice",
+            Event::StatusChanged {
+                status: Status::Closed,
+                reason: "done".into(),
+            },
+        );
     }
 
     pub fn complete(&mut self, steps: &[u32]) {

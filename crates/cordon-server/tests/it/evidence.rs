@@ -4,18 +4,12 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 
+use serde_json::json;
+
 use crate::fixture::{Backend, Fixture, Who};
 
 fn with_session(fixture: &Fixture, who: Who, method: Method, uri: &str, body: Body) -> Request<Body> {
-    let caller = &fixture.callers[&who];
-    let mut request = Request::builder().method(method.clone()).uri(uri);
-    if let Some(cookie) = &caller.cookie {
-        request = request.header(header::COOKIE, format!("cordon_session={cookie}"));
-        if method != Method::GET {
-            request = request.header("x-csrf-token", caller.csrf.clone().unwrap_or_default());
-        }
-    }
-    request.body(body).unwrap()
+    fixture.request(who, method, uri).body(body).unwrap()
 }
 
 pub async fn evidence_streams_in_and_out_and_share_links_work_once(backend: Backend) {
@@ -88,12 +82,8 @@ pub async fn evidence_streams_in_and_out_and_share_links_work_once(backend: Back
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
 
     let share = format!("/api/v1/incidents/{incident}/evidence/{sha256}/share");
-    let body = Body::from(r#"{"recipient": "J. Doe, Outside Forensics", "purpose": "independent analysis"}"#);
-    let mut request = with_session(&fixture, Who::Member, Method::POST, &share, body);
-    request
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-    let issued = fixture.send(request).await;
+    let body = json!({"recipient": "J. Doe, Outside Forensics", "purpose": "independent analysis"});
+    let issued = fixture.call(Who::Member, Method::POST, &share, Some(body)).await;
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.text);
     let token = issued.json["token"].as_str().unwrap().to_owned();
     let link = format!("/share/{token}");
@@ -318,8 +308,7 @@ pub async fn a_resumable_upload_survives_a_break_and_journals_from_where(backend
 
     let sha256 = cordon_evidence::Digests::of(&image).sha256.to_hex();
     let complete = format!("{piece_url}/complete");
-    let body =
-        serde_json::json!({"source": "host web-1, memory", "name": "web-1.lime", "tlp": "TLP:AMBER", "sha256": sha256});
+    let body = json!({"source": "host web-1, memory", "name": "web-1.lime", "tlp": "TLP:AMBER", "sha256": sha256});
     let mut finish = from_peer(
         &fixture,
         Who::Member,
@@ -361,17 +350,9 @@ pub async fn a_resumable_upload_survives_a_break_and_journals_from_where(backend
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.text == String::from_utf8_lossy(&image), "the content comes back");
     let share = format!("/api/v1/incidents/{incident}/evidence/{sha256}/share");
-    let mut request = with_session(
-        &fixture,
-        Who::Member,
-        Method::POST,
-        &share,
-        Body::from(r#"{"recipient": "J. Doe", "purpose": "analysis"}"#),
-    );
-    request
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-    let token = fixture.send(request).await.json["token"].as_str().unwrap().to_owned();
+    let body = json!({"recipient": "J. Doe", "purpose": "analysis"});
+    let issued = fixture.call(Who::Member, Method::POST, &share, Some(body)).await;
+    let token = issued.json["token"].as_str().unwrap().to_owned();
     let mut outsider = Request::get(format!("/share/{token}")).body(Body::empty()).unwrap();
     let address: std::net::SocketAddr = "[2001:db8::5]:443".parse().unwrap();
     outsider.extensions_mut().insert(axum::extract::ConnectInfo(address));
@@ -413,14 +394,7 @@ pub async fn legal_holds_and_retention_over_the_api_follow_the_roles(backend: Ba
         &fixture.evidence[..12]
     );
     let hold_url = format!("{item}/legal-hold");
-    let hold = |who| {
-        fixture.call(
-            who,
-            Method::POST,
-            &hold_url,
-            Some(serde_json::json!({"reason": "case 42"})),
-        )
-    };
+    let hold = |who| fixture.call(who, Method::POST, &hold_url, Some(json!({"reason": "case 42"})));
     // Rita is legal counsel: she may; the viewer may not change anything.
     assert_eq!(hold(Who::Viewer).await.status, StatusCode::FORBIDDEN);
     let placed = hold(Who::Responder).await;
@@ -435,7 +409,7 @@ pub async fn legal_holds_and_retention_over_the_api_follow_the_roles(backend: Ba
             Who::Member,
             Method::POST,
             &retain_url,
-            Some(serde_json::json!({"until": until, "reason": "regulator"})),
+            Some(json!({"until": until, "reason": "regulator"})),
         )
     };
     assert_eq!(retain("2033-01-31").await.status, StatusCode::OK);
@@ -449,7 +423,7 @@ pub async fn legal_holds_and_retention_over_the_api_follow_the_roles(backend: Ba
             Who::Member,
             Method::POST,
             &format!("{item}/legal-hold/release"),
-            Some(serde_json::json!({"reason": "case settled"})),
+            Some(json!({"reason": "case settled"})),
         )
         .await;
     assert_eq!(released.status, StatusCode::OK, "{}", released.text);

@@ -343,6 +343,20 @@ impl Fixture {
 
     /// Sends a request as `who` and returns status, headers and parsed body.
     pub async fn call(&self, who: Who, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        let request = self.request(who, method, uri);
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(request).await
+    }
+
+    /// A request as `who`: their session cookie (with the CSRF header on anything but a GET)
+    /// or their bearer token.
+    pub fn request(&self, who: Who, method: Method, uri: &str) -> axum::http::request::Builder {
         let caller = &self.callers[&who];
         let mut request = Request::builder().method(method.clone()).uri(uri);
         if let Some(cookie) = &caller.cookie {
@@ -354,14 +368,7 @@ impl Fixture {
         if let Some(bearer) = &caller.bearer {
             request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
         }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string())),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        self.send(request).await
+        request
     }
 
     /// Posts an HTML form as `who`, with the session's CSRF token in the `csrf_token` field

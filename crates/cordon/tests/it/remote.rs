@@ -83,13 +83,19 @@ fn post(url: &str, body: Value, cookie: Option<&str>, csrf: Option<&str>) -> ure
     request.send_json(body).unwrap()
 }
 
-/// Creates a user through the API (as the admin) and returns an API token of theirs.
-fn user_with_token(server: &Server, admin: &(String, String), name: &str, role: &str) -> String {
-    let (cookie, csrf) = admin;
-    if name != "root" {
-        let body = json!({"name": name, "role": role, "password": "correct horse battery"});
-        post(&format!("{}/api/v1/users", server.url), body, Some(cookie), Some(csrf));
-    }
+/// Creates the first administrator, `root`, and signs in: (session cookie, CSRF token).
+fn set_up_root(server: &Server) -> (String, String) {
+    post(
+        &format!("{}/api/v1/setup", server.url),
+        json!({"token": server.setup_token, "name": "root", "password": "correct horse battery"}),
+        None,
+        None,
+    );
+    sign_in(server, "root")
+}
+
+/// Signs `name` in with the test password: (session cookie, CSRF token).
+fn sign_in(server: &Server, name: &str) -> (String, String) {
     let login = post(
         &format!("{}/api/v1/session", server.url),
         json!({"name": name, "password": "correct horse battery"}),
@@ -107,6 +113,17 @@ fn user_with_token(server: &Server, admin: &(String, String), name: &str, role: 
         .as_str()
         .unwrap()
         .to_owned();
+    (cookie, csrf)
+}
+
+/// Creates a user through the API (as the admin) and returns an API token of theirs.
+fn user_with_token(server: &Server, admin: &(String, String), name: &str, role: &str) -> String {
+    let (cookie, csrf) = admin;
+    if name != "root" {
+        let body = json!({"name": name, "role": role, "password": "correct horse battery"});
+        post(&format!("{}/api/v1/users", server.url), body, Some(cookie), Some(csrf));
+    }
+    let (cookie, csrf) = sign_in(server, name);
     let token = post(
         &format!("{}/api/v1/tokens", server.url),
         json!({"label": "cli", "scope": "write"}),
@@ -142,30 +159,7 @@ fn ok(server: &Server, token: &str, args: &[&str]) -> String {
 #[test]
 fn the_cli_drives_a_server_with_a_token() {
     let server = start_server();
-    post(
-        &format!("{}/api/v1/setup", server.url),
-        json!({"token": server.setup_token, "name": "root", "password": "correct horse battery"}),
-        None,
-        None,
-    );
-    let login = post(
-        &format!("{}/api/v1/session", server.url),
-        json!({"name": "root", "password": "correct horse battery"}),
-        None,
-        None,
-    );
-    let cookie = login
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = login.into_json::<Value>().unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let admin = (cookie, csrf);
+    let admin = set_up_root(&server);
     let alice = user_with_token(&server, &admin, "alice", "responder");
     let bob = user_with_token(&server, &admin, "bob", "responder");
 
@@ -236,30 +230,7 @@ fn a_closed_log_pipe_does_not_break_requests() {
 #[test]
 fn evidence_added_through_a_server_resumes_an_interrupted_upload() {
     let server = start_server();
-    post(
-        &format!("{}/api/v1/setup", server.url),
-        json!({"token": server.setup_token, "name": "root", "password": "correct horse battery"}),
-        None,
-        None,
-    );
-    let login = post(
-        &format!("{}/api/v1/session", server.url),
-        json!({"name": "root", "password": "correct horse battery"}),
-        None,
-        None,
-    );
-    let cookie = login
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = login.into_json::<Value>().unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let alice = user_with_token(&server, &(cookie, csrf), "alice", "responder");
+    let alice = user_with_token(&server, &set_up_root(&server), "alice", "responder");
     let declared: Value = serde_json::from_str(&ok(
         &server,
         &alice,
