@@ -619,31 +619,29 @@ fn item_forms(ctx: &Ctx<'_>, item: &EvidenceState) -> Markup {
                         button type="submit" { "Set retention" }
                     }
                     @if item.legal_hold.is_none() {
-                        form.card method="post" action=(ctx.action) {
-                            (csrf(user))
-                            input type="hidden" name="type" value="evidence_legal_hold_placed";
-                            input type="hidden" name="sha256" value=(record.sha256);
-                            div.field {
-                                label for={ "hold-reason-" (key) } { "Matter (case number, order)" }
-                                input id={ "hold-reason-" (key) } type="text" name="reason" required;
-                            }
-                            button type="submit" { "Place legal hold" }
-                        }
+                        (reason_form(ctx, "evidence_legal_hold_placed", &record.sha256, &format!("hold-reason-{key}"), "Matter (case number, order)", "Place legal hold"))
                     }
                 }
                 @if decides && item.legal_hold.is_some() {
-                    form.card method="post" action=(ctx.action) {
-                        (csrf(user))
-                        input type="hidden" name="type" value="evidence_legal_hold_released";
-                        input type="hidden" name="sha256" value=(record.sha256);
-                        div.field {
-                            label for={ "release-reason-" (key) } { "Why release the hold" }
-                            input id={ "release-reason-" (key) } type="text" name="reason" required;
-                        }
-                        button type="submit" { "Release legal hold" }
-                    }
+                    (reason_form(ctx, "evidence_legal_hold_released", &record.sha256, &format!("release-reason-{key}"), "Why release the hold", "Release legal hold"))
                 }
             }
+        }
+    }
+}
+
+/// A form that records one event about an evidence item whose only field is a reason.
+fn reason_form(ctx: &Ctx<'_>, event: &str, sha256: &str, field: &str, label: &str, button: &str) -> Markup {
+    html! {
+        form.card method="post" action=(ctx.action) {
+            (csrf(ctx.room.user))
+            input type="hidden" name="type" value=(event);
+            input type="hidden" name="sha256" value=(sha256);
+            div.field {
+                label for=(field) { (label) }
+                input id=(field) type="text" name="reason" required;
+            }
+            button type="submit" { (button) }
         }
     }
 }
