@@ -557,7 +557,7 @@ fn pages_go_out_by_mail_and_signed_webhook_and_their_links_acknowledge() {
             "payload": {"summary": "Card payments failing: 502 from acquirer", "source": "pay-gw-3", "severity": "critical"}}),
     );
     let mail = eventually("the mail to ana", PATIENCE, || smtp.mail_to("ana@example.com"));
-    assert_eq!(mail["encrypted"], true, "delivered after STARTTLS: {mail:#}");
+    assert_eq!(mail["tls"], true, "delivered after STARTTLS: {mail:#}");
     assert_eq!(mail["mail_from"], "cordon@example.com");
     assert_eq!(mail["subject"], "[SEV-1] Card payments failing: 502 from acquirer");
     let mail_text = text(&mail["text"]).replace("\r\n", "\n");
@@ -787,7 +787,8 @@ fn escalation_done(data_dir: &Path, alert: &str) -> Option<bool> {
     })
 }
 
-/// The SMTP relay: `smtp_sink.py` (aiosmtpd, STARTTLS required) in a child process.
+/// The SMTP relay: cordon-notify's aiosmtpd test server, in its STARTTLS-required mode, in a
+/// child process.
 struct SmtpSink {
     port: u16,
     child: Child,
@@ -797,10 +798,14 @@ struct SmtpSink {
 impl SmtpSink {
     fn start(certificates: &Certificates) -> SmtpSink {
         let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../cordon-notify/tests/it/smtp_server.py");
         let mut child = Command::new("python3")
-            .arg(fixture("smtp_sink.py"))
+            .arg(script)
+            .args(["--mode", "starttls", "--maildir"])
             .arg(dir.path())
+            .arg("--cert")
             .arg(&certificates.server_pem)
+            .arg("--key")
             .arg(&certificates.server_key)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
