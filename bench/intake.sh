@@ -92,27 +92,14 @@ trap cleanup EXIT
 # A durable throwaway cluster: like start_test_postgres, but with fsync left on, because the
 # benchmark compares durable acceptance.
 start_bench_postgres() {
-    local initdb pg_ctl dir port as_pg=()
-    if ! initdb=$(find_pg_bin initdb) || ! pg_ctl=$(find_pg_bin pg_ctl); then
+    local status=0
+    start_pg_cluster -c max_connections=100 || status=$?
+    if [ "$status" = 2 ]; then
         echo "PostgreSQL (initdb, pg_ctl) not found; skipping the PostgreSQL runs" >&2
-        return 1
     fi
-    dir=$(mktemp -d /tmp/cordon-pg-bench.XXXXXX)
-    port=$(free_port)
-    if [ "$(id -u)" = 0 ]; then
-        chown postgres: "$dir"
-        as_pg=(runuser -u postgres --)
-    fi
-    "${as_pg[@]}" "$initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1 \
-        || { cat "$dir/initdb.log" >&2; return 1; }
-    "${as_pg[@]}" "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=100" start >/dev/null \
-        || { cat "$dir/server.log" >&2; return 1; }
-    pg_url="postgres://postgres@127.0.0.1:$port"
-    CORDON_TEST_PG_DIR=$dir
-    CORDON_TEST_PG_CTL=$pg_ctl
-    CORDON_TEST_PG_AS=("${as_pg[@]}")
-    echo "started a durable throwaway PostgreSQL (fsync on) on port $port" >&2
+    [ "$status" = 0 ] || return 1
+    pg_url=$pg_cluster_url
+    echo "started a durable throwaway PostgreSQL (fsync on) at $pg_url" >&2
 }
 
 # Reads one field of the JSON object on stdin.
