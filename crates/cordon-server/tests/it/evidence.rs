@@ -48,15 +48,7 @@ pub async fn evidence_streams_in_and_out_and_share_links_work_once(backend: Back
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let download = format!("/api/v1/incidents/{incident}/evidence/{sha256}?purpose=timeline");
-    let reply = fixture
-        .send(with_session(
-            &fixture,
-            Who::Responder,
-            Method::GET,
-            &download,
-            Body::empty(),
-        ))
-        .await;
+    let reply = fixture.call(Who::Responder, Method::GET, &download, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply
@@ -70,15 +62,7 @@ pub async fn evidence_streams_in_and_out_and_share_links_work_once(backend: Back
     assert_eq!(reply.text.as_bytes(), &image[..]);
 
     // Non-members learn nothing, by either route.
-    let hidden = fixture
-        .send(with_session(
-            &fixture,
-            Who::NonMember,
-            Method::GET,
-            &download,
-            Body::empty(),
-        ))
-        .await;
+    let hidden = fixture.call(Who::NonMember, Method::GET, &download, None).await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
 
     let share = format!("/api/v1/incidents/{incident}/evidence/{sha256}/share");
@@ -214,15 +198,7 @@ pub async fn a_resumable_upload_survives_a_break_and_journals_from_where(backend
     let image: Vec<u8> = (0..3 * 1024 * 1024).map(|i: u32| (i % 253) as u8).collect();
     let (first, rest) = image.split_at(2 * 1024 * 1024);
     let uploads = format!("/api/v1/incidents/{incident}/evidence/uploads");
-    let started = fixture
-        .send(with_session(
-            &fixture,
-            Who::Member,
-            Method::POST,
-            &uploads,
-            Body::empty(),
-        ))
-        .await;
+    let started = fixture.call(Who::Member, Method::POST, &uploads, None).await;
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
     let upload = started.json["upload"].as_str().unwrap().to_owned();
     let piece_url = format!("{uploads}/{upload}");
@@ -262,15 +238,7 @@ pub async fn a_resumable_upload_survives_a_break_and_journals_from_where(backend
         1,
         "only the fixture's item"
     );
-    let head = fixture
-        .send(with_session(
-            &fixture,
-            Who::Member,
-            Method::HEAD,
-            &piece_url,
-            Body::empty(),
-        ))
-        .await;
+    let head = fixture.call(Who::Member, Method::HEAD, &piece_url, None).await;
     assert_eq!(head.status, StatusCode::OK);
     assert_eq!(head.headers["upload-offset"].to_str().unwrap(), first.len().to_string());
     assert!(head.text.is_empty());
@@ -324,15 +292,7 @@ pub async fn a_resumable_upload_survives_a_break_and_journals_from_where(backend
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     assert_eq!(reply.json["sha256"], sha256.as_str());
     assert_eq!(reply.json["from"], "198.51.100.23");
-    let gone = fixture
-        .send(with_session(
-            &fixture,
-            Who::Member,
-            Method::GET,
-            &piece_url,
-            Body::empty(),
-        ))
-        .await;
+    let gone = fixture.call(Who::Member, Method::GET, &piece_url, None).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 
     // Downloads and share use record the client's address too.

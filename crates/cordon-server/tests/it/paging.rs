@@ -588,8 +588,9 @@ pub async fn a_storm_reaches_a_person_as_a_few_bundles(backend: Backend) {
 
     // Twelve alerts at once: one message that lists them, and one acknowledge link for all
     // that it lists.
-    for n in 0..12 {
-        let reply = enqueue(
+    // Alert `n` of the storm: its dedup key is `storm-n`.
+    let storm = |n: usize| {
+        enqueue(
             &fixture,
             trigger(
                 &fixture.paging.db_key,
@@ -597,8 +598,9 @@ pub async fn a_storm_reaches_a_person_as_a_few_bundles(backend: Backend) {
                 &format!("node {n} down"),
             ),
         )
-        .await;
-        assert_eq!(reply.status, StatusCode::ACCEPTED);
+    };
+    for n in 0..12 {
+        assert_eq!(storm(n).await.status, StatusCode::ACCEPTED);
     }
     settle(&fixture).await;
     let messages = received.lock().unwrap().clone();
@@ -620,15 +622,7 @@ pub async fn a_storm_reaches_a_person_as_a_few_bundles(backend: Backend) {
     // Two more single alerts go out at once; the next waits, because three messages reached
     // this destination within the minute.
     for n in 12..15 {
-        enqueue(
-            &fixture,
-            trigger(
-                &fixture.paging.db_key,
-                Some(&format!("storm-{n}")),
-                &format!("node {n} down"),
-            ),
-        )
-        .await;
+        storm(n).await;
         settle(&fixture).await;
     }
     assert_eq!(received.lock().unwrap().len(), 3);
